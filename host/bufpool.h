@@ -1,0 +1,42 @@
+/* A caching device-buffer allocator: released buffers go back to a free list
+ * by size class so a training step does not call clCreateBuffer per op. */
+#ifndef SG2_BUFPOOL_H
+#define SG2_BUFPOOL_H
+#include <stddef.h>
+#include "host/status.h"
+
+struct sg2_bufpool;
+
+typedef struct sg2_buffer {
+    cl_mem mem;
+    struct sg2_bufpool *pool; /* where it returns when released */
+    size_t bytes;         /* capacity, a size class (>= what was asked) */
+    int refs;             /* tensors sharing this storage */
+    struct sg2_buffer *next_free;
+} sg2_buffer;
+
+typedef struct sg2_bufpool {
+    cl_context ctx;
+    sg2_buffer *free_list; /* cached buffers, any size */
+    size_t bytes_in_use;   /* handed out now */
+    size_t bytes_cached;   /* sitting in free_list */
+    size_t peak_in_use;
+    size_t max_alloc;      /* device's CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    long creates;          /* clCreateBuffer calls so far */
+    long reuses;
+} sg2_bufpool;
+
+void sg2_bufpool_init(sg2_bufpool *pool, cl_context ctx, size_t max_alloc);
+/* A buffer of at least `bytes` with refs = 1. */
+sg2_status sg2_bufpool_get(sg2_bufpool *pool, size_t bytes, sg2_buffer **out, sg2_error *err);
+void sg2_buffer_retain(sg2_buffer *buf);
+/* Drop a reference; at zero the buffer returns to the pool's free list. */
+void sg2_buffer_release(sg2_buffer *buf);
+/* Free every cached buffer (e.g. after an out-of-memory, before retrying). */
+void sg2_bufpool_trim(sg2_bufpool *pool);
+void sg2_bufpool_free(sg2_bufpool *pool);
+/* Size class for a request: at most 1/8 larger than asked, so reuse is
+ * likely across batches of similar shapes without wasting much memory. */
+size_t sg2_bufpool_class(size_t bytes);
+
+#endif

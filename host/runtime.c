@@ -1,0 +1,332 @@
+#include "host/runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "host/bincache.h"
+#include "host/kernel_sources.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+sg2_status sg2_runtime_init(sg2_runtime *rt, const char *selector, sg2_error *err)
+{
+    memset(rt, 0, sizeof *rt);
+    sg2_device_info *devs = NULL;
+    int n = 0, chosen = 0;
+    sg2_status st = sg2_device_list(&devs, &n, err);
+    if (!st)
+        st = sg2_device_select(devs, n, selector, &chosen, err);
+    if (st) {
+        free(devs);
+        return st;
+    }
+    rt->dev = devs[chosen];
+    free(devs);
+
+    cl_int rc;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->dev.platform, 0};
+    rt->context = clCreateContext(props, 1, &rt->dev.id, NULL, NULL, &rc);
+    if (sg2_cl_check(err, rc, "clCreateContext", rt->dev.name))
+        return SG2_ERR_OPENCL;
+    sg2_profile_init(&rt->profile, env_flag("SG2_PROFILE"));
+    cl_command_queue_properties qp = rt->profile.enabled ? CL_QUEUE_PROFILING_ENABLE : 0;
+    rt->queue = clCreateCommandQueue(rt->context, rt->dev.id, qp, &rc);
+    if (sg2_cl_check(err, rc, "clCreateCommandQueue", rt->dev.name)) {
+        clReleaseContext(rt->context);
+        rt->context = NULL;
+        return SG2_ERR_OPENCL;
+    }
+    sg2_bufpool_init(&rt->pool, rt->context, (size_t)rt->dev.max_alloc);
+    rt->binary_cache = sg2_bincache_enabled(&rt->dev);
+    /* The device's OpenCL C version decides -cl-std; 1.2 is the dialect all
+     * kernels are written in, 1.1 devices get a best-effort build. */
+    int v12 = rt->dev.cl_c_major > 1 || (rt->dev.cl_c_major == 1 && rt->dev.cl_c_minor >= 2);
+    snprintf(rt->cl_std, sizeof rt->cl_std, "%s", v12 ? "-cl-std=CL1.2" : "-cl-std=CL1.1");
+    return SG2_OK;
+}
+
+void sg2_runtime_free(sg2_runtime *rt)
+{
+    if (rt->queue)
+        clFinish(rt->queue);
+    if (rt->profile.enabled) {
+        fprintf(stderr, "profile (%s):\n", rt->dev.name);
+        sg2_profile_print(&rt->profile, stderr);
+    }
+    sg2_profile_free(&rt->profile);
+    for (int i = 0; i < rt->n_kernels; i++) {
+        sg2_kernel_entry *e = &rt->kernels[i];
+        clReleaseKernel(e->kernel);
+        /* Programs are shared by kernels of the same file+options: release
+         * each once, on its first entry. */
+        int first = 1;
+        for (int j = 0; j < i; j++)
+            if (rt->kernels[j].program == e->program)
+                first = 0;
+        if (first)
+            clReleaseProgram(e->program);
+        free(e->file);
+        free(e->options);
+        free(e->name);
+    }
+    free(rt->kernels);
+    sg2_bufpool_free(&rt->pool);
+    if (rt->queue)
+        clReleaseCommandQueue(rt->queue);
+    if (rt->context)
+        clReleaseContext(rt->context);
+    memset(rt, 0, sizeof *rt);
+}
+
+static sg2_status report_build_log(sg2_runtime *rt, cl_program prog, const char *file, const char *opts,
+                                   cl_int rc, sg2_error *err)
+{
+    size_t n = 0;
+    clGetProgramBuildInfo(prog, rt->dev.id, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
+    char *log = malloc(n + 1);
+    if (log) {
+        log[0] = '\0';
+        clGetProgramBuildInfo(prog, rt->dev.id, CL_PROGRAM_BUILD_LOG, n, log, NULL);
+        log[n] = '\0';
+        /* The log is multi-line; it goes to stderr whole, the error keeps one line. */
+        fprintf(stderr, "stylegan2-cl: build log of %s (%s) on %s:\n%s\n", file, opts, rt->dev.name, log);
+        free(log);
+    }
+    return sg2_error_set(err, SG2_ERR_BUILD, "clBuildProgram(%s): %s on %s (build log above)", file,
+                         sg2_cl_error_name(rc), rt->dev.name);
+}
+
+/* Store the built binary for the next process (only when the cache is on,
+ * since asking for binaries can cost a compile on some drivers). */
+static void cache_binary(cl_program prog, const char *key)
+{
+    size_t len = 0;
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) != CL_SUCCESS || len == 0)
+        return;
+    unsigned char *bin = malloc(len);
+    if (!bin)
+        return;
+    unsigned char *bins[1] = {bin};
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS)
+        sg2_bincache_store(key, bin, len);
+    free(bin);
+}
+
+static cl_program program_from_cache(sg2_runtime *rt, const char *key, const char *opts)
+{
+    unsigned char *bin = NULL;
+    size_t len = 0;
+    if (!sg2_bincache_load(key, &bin, &len))
+        return NULL;
+    cl_int rc, bin_status = CL_SUCCESS;
+    const unsigned char *bins[1] = {bin};
+    cl_program prog = clCreateProgramWithBinary(rt->context, 1, &rt->dev.id, &len, bins, &bin_status, &rc);
+    free(bin);
+    if (rc != CL_SUCCESS || bin_status != CL_SUCCESS)
+        return NULL;
+    /* clBuildProgram is required even for binaries; any failure falls back
+     * to building from source. */
+    if (clBuildProgram(prog, 1, &rt->dev.id, opts, NULL, NULL) != CL_SUCCESS) {
+        clReleaseProgram(prog);
+        return NULL;
+    }
+    return prog;
+}
+
+static sg2_status build_program(sg2_runtime *rt, const char *file, const char *options, cl_program *out,
+                                sg2_error *err)
+{
+    char *src = NULL;
+    size_t len = 0;
+    sg2_status st = sg2_kernel_source_load(file, &src, &len, err);
+    if (st)
+        return st;
+    char opts[2048];
+    snprintf(opts, sizeof opts, "%s %s", rt->cl_std, options ? options : "");
+    double t0 = now_seconds();
+    char key[33];
+    cl_program prog = NULL;
+    if (rt->binary_cache) {
+        sg2_bincache_key(key, &rt->dev, src, opts);
+        prog = program_from_cache(rt, key, opts);
+        if (prog)
+            rt->cache_hits++;
+    }
+    if (!prog) {
+        cl_int rc;
+        const char *srcs[1] = {src};
+        prog = clCreateProgramWithSource(rt->context, 1, srcs, &len, &rc);
+        if (sg2_cl_check(err, rc, "clCreateProgramWithSource", file)) {
+            free(src);
+            return SG2_ERR_OPENCL;
+        }
+        rc = clBuildProgram(prog, 1, &rt->dev.id, opts, NULL, NULL);
+        if (rc != CL_SUCCESS) {
+            st = report_build_log(rt, prog, file, opts, rc, err);
+            clReleaseProgram(prog);
+            free(src);
+            return st;
+        }
+        rt->builds++;
+        if (rt->binary_cache)
+            cache_binary(prog, key);
+    }
+    free(src);
+    rt->build_seconds += now_seconds() - t0;
+    *out = prog;
+    return SG2_OK;
+}
+
+static int same(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static sg2_status add_entry(sg2_runtime *rt, sg2_kernel_entry **out, sg2_error *err)
+{
+    if (rt->n_kernels == rt->cap_kernels) {
+        int cap = rt->cap_kernels ? rt->cap_kernels * 2 : 64;
+        sg2_kernel_entry *grown = realloc(rt->kernels, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return sg2_error_set(err, SG2_ERR_NOMEM, "out of host memory for the kernel table");
+        rt->kernels = grown;
+        rt->cap_kernels = cap;
+    }
+    *out = &rt->kernels[rt->n_kernels];
+    memset(*out, 0, sizeof **out);
+    return SG2_OK;
+}
+
+sg2_status sg2_runtime_kernel(sg2_runtime *rt, const char *file, const char *name, const char *options,
+                              const sg2_kernel_entry **out, sg2_error *err)
+{
+    cl_program prog = NULL;
+    for (int i = 0; i < rt->n_kernels; i++) {
+        sg2_kernel_entry *e = &rt->kernels[i];
+        if (strcmp(e->file, file) == 0 && same(e->options, options)) {
+            if (strcmp(e->name, name) == 0) {
+                *out = e;
+                return SG2_OK;
+            }
+            prog = e->program;
+        }
+    }
+    sg2_status st = SG2_OK;
+    int fresh = prog == NULL;
+    if (fresh && (st = build_program(rt, file, options, &prog, err)))
+        return st;
+    sg2_kernel_entry *e = NULL;
+    if ((st = add_entry(rt, &e, err))) {
+        if (fresh)
+            clReleaseProgram(prog);
+        return st;
+    }
+    cl_int rc;
+    cl_kernel k = clCreateKernel(prog, name, &rc);
+    if (sg2_cl_check(err, rc, "clCreateKernel", name)) {
+        if (fresh)
+            clReleaseProgram(prog);
+        return SG2_ERR_OPENCL;
+    }
+    e->file = strdup(file);
+    e->options = strdup(options ? options : "");
+    e->name = strdup(name);
+    if (!e->file || !e->options || !e->name) {
+        free(e->file);
+        free(e->options);
+        free(e->name);
+        clReleaseKernel(k);
+        if (fresh)
+            clReleaseProgram(prog);
+        return sg2_error_set(err, SG2_ERR_NOMEM, "out of host memory");
+    }
+    e->program = prog;
+    e->kernel = k;
+    rc = clGetKernelWorkGroupInfo(k, rt->dev.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof e->max_work_group,
+                                  &e->max_work_group, NULL);
+    if (rc != CL_SUCCESS)
+        e->max_work_group = rt->dev.max_work_group;
+    rt->n_kernels++;
+    *out = e;
+    return SG2_OK;
+}
+
+sg2_args sg2_args_begin(const sg2_kernel_entry *k)
+{
+    return (sg2_args){.k = k, .next = 0, .rc = CL_SUCCESS, .bad = 0};
+}
+
+static void set_arg(sg2_args *a, size_t size, const void *value)
+{
+    cl_int rc = clSetKernelArg(a->k->kernel, a->next, size, value);
+    if (rc != CL_SUCCESS && a->rc == CL_SUCCESS) {
+        a->rc = rc;
+        a->bad = a->next;
+    }
+    a->next++;
+}
+
+void sg2_args_mem(sg2_args *a, cl_mem mem) { set_arg(a, sizeof mem, &mem); }
+void sg2_args_int(sg2_args *a, int v) { cl_int x = v; set_arg(a, sizeof x, &x); }
+void sg2_args_uint(sg2_args *a, unsigned v) { cl_uint x = v; set_arg(a, sizeof x, &x); }
+void sg2_args_float(sg2_args *a, float v) { cl_float x = v; set_arg(a, sizeof x, &x); }
+void sg2_args_local(sg2_args *a, size_t bytes) { set_arg(a, bytes, NULL); }
+
+void sg2_args_int8(sg2_args *a, const int v[8])
+{
+    cl_int8 x;
+    for (int i = 0; i < 8; i++)
+        x.s[i] = v[i];
+    set_arg(a, sizeof x, &x);
+}
+
+sg2_status sg2_launch(sg2_runtime *rt, sg2_args *args, int ndim, const size_t *global, const size_t *local,
+                      sg2_error *err)
+{
+    const char *name = args->k->name;
+    if (args->rc != CL_SUCCESS)
+        return sg2_error_set(err, SG2_ERR_OPENCL, "clSetKernelArg(%s, arg %u): %s", name, args->bad,
+                             sg2_cl_error_name(args->rc));
+    size_t g[3], l[3];
+    size_t wg = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (global[i] == 0)
+            return SG2_OK; /* nothing to do: an empty tensor */
+        if (local) {
+            l[i] = local[i] ? local[i] : 1;
+            wg *= l[i];
+            g[i] = (global[i] + l[i] - 1) / l[i] * l[i];
+        } else {
+            g[i] = global[i];
+        }
+    }
+    if (local && wg > args->k->max_work_group)
+        return sg2_error_set(err, SG2_ERR_ARG, "%s: work-group of %zu exceeds the kernel's limit %zu on %s", name, wg,
+                             args->k->max_work_group, rt->dev.name);
+    cl_event ev = NULL;
+    cl_int rc = clEnqueueNDRangeKernel(rt->queue, args->k->kernel, (cl_uint)ndim, NULL, g, local ? l : NULL, 0,
+                                       NULL, rt->profile.enabled ? &ev : NULL);
+    if (rc != CL_SUCCESS)
+        return sg2_cl_check(err, rc, "clEnqueueNDRangeKernel", name);
+    if (ev)
+        sg2_profile_add(&rt->profile, name, ev);
+    return SG2_OK;
+}
+
+sg2_status sg2_runtime_finish(sg2_runtime *rt, sg2_error *err)
+{
+    return sg2_cl_check(err, clFinish(rt->queue), "clFinish", rt->dev.name);
+}

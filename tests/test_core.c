@@ -1,0 +1,2 @@
+#include "tests/test_util.h"
+int main(void) { return 0; }
