@@ -6,6 +6,7 @@
 #include <check.h>
 #include <stdint.h>
 
+#include "src/autograd.h"
 #include "src/ops.h"
 
 /* The tolerance policy, stated once for the whole suite.
