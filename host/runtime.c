@@ -68,20 +68,18 @@ void sg2_runtime_free(sg2_runtime *rt)
     }
     sg2_profile_free(&rt->profile);
     for (int i = 0; i < rt->n_kernels; i++) {
-        sg2_kernel_entry *e = &rt->kernels[i];
-        clReleaseKernel(e->kernel);
-        /* Programs are shared by kernels of the same file+options: release
-         * each once, on its first entry. */
-        int first = 1;
-        for (int j = 0; j < i; j++)
-            if (rt->kernels[j].program == e->program)
-                first = 0;
-        if (first)
-            clReleaseProgram(e->program);
-        free(e->file);
-        free(e->options);
-        free(e->name);
+        clReleaseKernel(rt->kernels[i]->kernel);
+        free(rt->kernels[i]->file);
+        free(rt->kernels[i]->options);
+        free(rt->kernels[i]->name);
+        free(rt->kernels[i]);
     }
+    for (int i = 0; i < rt->n_programs; i++) {
+        clReleaseProgram(rt->programs[i].program);
+        free(rt->programs[i].file);
+        free(rt->programs[i].options);
+    }
+    free(rt->programs);
     free(rt->kernels);
     sg2_bufpool_free(&rt->pool);
     if (rt->queue)
@@ -195,51 +193,76 @@ static int same(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
-static sg2_status add_entry(sg2_runtime *rt, sg2_kernel_entry **out, sg2_error *err)
+static void *grow(void *arr, int *cap, size_t elem)
 {
-    if (rt->n_kernels == rt->cap_kernels) {
-        int cap = rt->cap_kernels ? rt->cap_kernels * 2 : 64;
-        sg2_kernel_entry *grown = realloc(rt->kernels, (size_t)cap * sizeof *grown);
-        if (!grown)
-            return sg2_error_set(err, SG2_ERR_NOMEM, "out of host memory for the kernel table");
-        rt->kernels = grown;
-        rt->cap_kernels = cap;
+    int c = *cap ? *cap * 2 : 64;
+    void *g = realloc(arr, (size_t)c * elem);
+    if (g)
+        *cap = c;
+    return g;
+}
+
+sg2_status sg2_runtime_program(sg2_runtime *rt, const char *file, const char *options, cl_program *out,
+                               sg2_error *err)
+{
+    for (int i = 0; i < rt->n_programs; i++)
+        if (strcmp(rt->programs[i].file, file) == 0 && same(rt->programs[i].options, options)) {
+            *out = rt->programs[i].program;
+            return SG2_OK;
+        }
+    if (rt->n_programs == rt->cap_programs) {
+        sg2_program_entry *g = grow(rt->programs, &rt->cap_programs, sizeof *g);
+        if (!g)
+            return sg2_error_set(err, SG2_ERR_NOMEM, "out of host memory for the program table");
+        rt->programs = g;
     }
-    *out = &rt->kernels[rt->n_kernels];
-    memset(*out, 0, sizeof **out);
+    cl_program prog = NULL;
+    sg2_status st = build_program(rt, file, options, &prog, err);
+    if (st)
+        return st;
+    sg2_program_entry *e = &rt->programs[rt->n_programs];
+    e->file = strdup(file);
+    e->options = strdup(options ? options : "");
+    if (!e->file || !e->options) {
+        free(e->file);
+        free(e->options);
+        clReleaseProgram(prog);
+        return sg2_error_set(err, SG2_ERR_NOMEM, "out of host memory");
+    }
+    e->program = prog;
+    rt->n_programs++;
+    *out = prog;
     return SG2_OK;
 }
 
 sg2_status sg2_runtime_kernel(sg2_runtime *rt, const char *file, const char *name, const char *options,
                               const sg2_kernel_entry **out, sg2_error *err)
 {
-    cl_program prog = NULL;
     for (int i = 0; i < rt->n_kernels; i++) {
-        sg2_kernel_entry *e = &rt->kernels[i];
-        if (strcmp(e->file, file) == 0 && same(e->options, options)) {
-            if (strcmp(e->name, name) == 0) {
-                *out = e;
-                return SG2_OK;
-            }
-            prog = e->program;
+        sg2_kernel_entry *e = rt->kernels[i];
+        if (strcmp(e->name, name) == 0 && strcmp(e->file, file) == 0 && same(e->options, options)) {
+            *out = e;
+            return SG2_OK;
         }
     }
-    sg2_status st = SG2_OK;
-    int fresh = prog == NULL;
-    if (fresh && (st = build_program(rt, file, options, &prog, err)))
+    cl_program prog = NULL;
+    sg2_status st = sg2_runtime_program(rt, file, options, &prog, err);
+    if (st)
         return st;
-    sg2_kernel_entry *e = NULL;
-    if ((st = add_entry(rt, &e, err))) {
-        if (fresh)
-            clReleaseProgram(prog);
-        return st;
+    if (rt->n_kernels == rt->cap_kernels) {
+        sg2_kernel_entry **g = grow(rt->kernels, &rt->cap_kernels, sizeof *g);
+        if (!g)
+            return sg2_error_set(err, SG2_ERR_NOMEM, "out of host memory for the kernel table");
+        rt->kernels = g;
     }
     cl_int rc;
     cl_kernel k = clCreateKernel(prog, name, &rc);
-    if (sg2_cl_check(err, rc, "clCreateKernel", name)) {
-        if (fresh)
-            clReleaseProgram(prog);
+    if (sg2_cl_check(err, rc, "clCreateKernel", name))
         return SG2_ERR_OPENCL;
+    sg2_kernel_entry *e = calloc(1, sizeof *e);
+    if (!e) {
+        clReleaseKernel(k);
+        return sg2_error_set(err, SG2_ERR_NOMEM, "out of host memory");
     }
     e->file = strdup(file);
     e->options = strdup(options ? options : "");
@@ -248,9 +271,8 @@ sg2_status sg2_runtime_kernel(sg2_runtime *rt, const char *file, const char *nam
         free(e->file);
         free(e->options);
         free(e->name);
+        free(e);
         clReleaseKernel(k);
-        if (fresh)
-            clReleaseProgram(prog);
         return sg2_error_set(err, SG2_ERR_NOMEM, "out of host memory");
     }
     e->program = prog;
@@ -259,7 +281,7 @@ sg2_status sg2_runtime_kernel(sg2_runtime *rt, const char *file, const char *nam
                                   &e->max_work_group, NULL);
     if (rc != CL_SUCCESS)
         e->max_work_group = rt->dev.max_work_group;
-    rt->n_kernels++;
+    rt->kernels[rt->n_kernels++] = e;
     *out = e;
     return SG2_OK;
 }

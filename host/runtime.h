@@ -17,6 +17,12 @@ typedef struct sg2_kernel_entry {
     size_t max_work_group; /* CL_KERNEL_WORK_GROUP_SIZE for this device */
 } sg2_kernel_entry;
 
+typedef struct sg2_program_entry {
+    char *file;
+    char *options;
+    cl_program program;
+} sg2_program_entry;
+
 typedef struct sg2_runtime {
     sg2_device_info dev;
     cl_context context;
@@ -25,8 +31,10 @@ typedef struct sg2_runtime {
     sg2_profile profile;     /* active when $SG2_PROFILE=1 */
     int binary_cache;        /* 1: use the on-disk program binary cache */
     char cl_std[16];         /* "-cl-std=CL1.2" or CL1.1, from the device's OpenCL C */
-    sg2_kernel_entry *kernels;
+    sg2_kernel_entry **kernels; /* each allocated once: callers may hold the pointers */
     int n_kernels, cap_kernels;
+    sg2_program_entry *programs;
+    int n_programs, cap_programs;
     double build_seconds;    /* total time spent building programs */
     int builds;              /* programs built from source */
     int cache_hits;          /* programs loaded from the binary cache */
@@ -41,6 +49,11 @@ void sg2_runtime_free(sg2_runtime *rt);
  * built on first use, then cached for the process. */
 sg2_status sg2_runtime_kernel(sg2_runtime *rt, const char *file, const char *name, const char *options,
                               const sg2_kernel_entry **out, sg2_error *err);
+
+/* Build (or load) program `file` with `options` now rather than on first use,
+ * e.g. to warm up at start-up or to time builds. */
+sg2_status sg2_runtime_program(sg2_runtime *rt, const char *file, const char *options, cl_program *out,
+                               sg2_error *err);
 
 /* Argument setting that keeps the first failure and names the kernel and
  * argument index when the launch reports it. */
