@@ -232,36 +232,28 @@ sg2_tensor *sg2_concat(sg2_ctx *ctx, int n, sg2_tensor *const *xs, int axis)
     return y;
 }
 
-/* ---- repeat: reshape to interleave a size-1 axis before each, expand, merge ---- */
+/* ---- repeat: one axis at a time, as [outer, 1, n, inner] expanded to
+ * [outer, reps, n, inner]; made of reshape and expand, so differentiable. */
 sg2_tensor *sg2_repeat(sg2_ctx *ctx, sg2_tensor *x, const int64_t *reps)
 {
     SG2_OP_GUARD(ctx, x);
-    int nd = x->ndim;
-    if (2 * nd > SG2_MAX_DIMS) {
-        /* Fall back to concatenation along each repeated axis. */
-        sg2_tensor *y = x;
-        for (int d = 0; d < nd && y; d++) {
-            if (reps[d] == 1)
-                continue;
-            if (reps[d] < 1 || reps[d] > SG2_NODE_MAX_IN)
-                return sg2_fail(ctx, SG2_ERR_ARG, "repeat: %lld copies along axis %d (1..%d at rank %d)",
-                                (long long)reps[d], d, SG2_NODE_MAX_IN, nd);
-            sg2_tensor *parts[SG2_NODE_MAX_IN];
-            for (int64_t r = 0; r < reps[d]; r++)
-                parts[r] = y;
-            y = sg2_concat(ctx, (int)reps[d], parts, d);
-        }
-        return y;
-    }
-    int64_t s1[SG2_MAX_DIMS], s2[SG2_MAX_DIMS], s3[SG2_MAX_DIMS];
-    for (int d = 0; d < nd; d++) {
+    sg2_tensor *y = x;
+    for (int d = 0; d < x->ndim && y; d++) {
         if (reps[d] < 1)
             return sg2_fail(ctx, SG2_ERR_ARG, "repeat: %lld copies along axis %d", (long long)reps[d], d);
-        s1[2 * d] = 1;
-        s1[2 * d + 1] = x->shape[d];
-        s2[2 * d] = reps[d];
-        s2[2 * d + 1] = x->shape[d];
-        s3[d] = reps[d] * x->shape[d];
+        if (reps[d] == 1)
+            continue;
+        int64_t outer = 1, inner = 1;
+        for (int i = 0; i < d; i++)
+            outer *= y->shape[i];
+        for (int i = d + 1; i < y->ndim; i++)
+            inner *= y->shape[i];
+        int64_t shape[SG2_MAX_DIMS];
+        memcpy(shape, y->shape, sizeof shape);
+        shape[d] *= reps[d];
+        sg2_tensor *t = sg2_reshape(ctx, y, 4, (const int64_t[]){outer, 1, y->shape[d], inner});
+        t = sg2_expand(ctx, t, 4, (const int64_t[]){outer, reps[d], y->shape[d], inner});
+        y = sg2_reshape(ctx, t, y->ndim, shape);
     }
-    return sg2_reshape(ctx, sg2_expand(ctx, sg2_reshape(ctx, x, 2 * nd, s1), 2 * nd, s2), nd, s3);
+    return y;
 }

@@ -247,7 +247,7 @@ START_TEST(test_permute_slice_concat_repeat)
 {
     sg2_ctx *ctx = sg2_test_ctx();
     enum { A = 2, B = 3, C = 4 };
-    double x[A * B * C], r[A * B * C * 6];
+    double x[A * B * C], r[A * B * 90];
     sg2_test_uniform(x, A * B * C, -1, 1, 12);
     size_t mark = sg2_scope_begin(ctx);
     sg2_tensor *tx = sg2_test_tensor(ctx, 3, SHAPE(A, B, C), x);
@@ -276,6 +276,14 @@ START_TEST(test_permute_slice_concat_repeat)
             for (int c = 0; c < 3 * C; c++)
                 r[(a * B + b) * 3 * C + c] = x[((a % A) * B + b) * C + c % C];
     sg2_test_assert_close(ctx, sg2_repeat(ctx, tx, SHAPE(2, 1, 3)), r, 2 * A * B * 3 * C, "repeat");
+    /* many copies on a 4-D tensor (an mbstd-style tiling) */
+    sg2_tensor *small = sg2_reshape(ctx, sg2_slice(ctx, tx, 2, 0, 1), 4, SHAPE(A, B, 1, 1));
+    sg2_tensor *tiled = sg2_repeat(ctx, small, SHAPE(1, 1, 9, 10));
+    for (int a = 0; a < A; a++)
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < 90; i++)
+                r[(a * B + b) * 90 + i] = x[(a * B + b) * C];
+    sg2_test_assert_close(ctx, tiled, r, A * B * 90, "repeat 9x10");
     /* reshape with inference keeps the data */
     sg2_tensor *rs = sg2_reshape(ctx, tx, 2, SHAPE(-1, 4));
     ck_assert_int_eq(rs->shape[0], 6);

@@ -1,0 +1,96 @@
+/* Our own GEMM: C[b] = op(A[b]) @ op(B[b]), row-major, float32.
+ *
+ * A register-tiled kernel in the style of CLBlast's xgemm (and Cedric
+ * Nugteren's SGEMM tutorial): a work-group computes a TSM x TSN tile of C,
+ * each work-item WPTM x WPTN of its outputs, strided by the work-group's
+ * extent so neighbouring work-items touch neighbouring columns. K is walked
+ * in TSK-deep slices staged in local memory.
+ *
+ * Transposes are expressed through strides, so one kernel serves all four
+ * combinations: op(A)[m][k] = a[m * a_sm + k * a_sk] and
+ * op(B)[k][n] = b[k * b_sk + n * b_sn]. The batch index is global id 2.
+ *
+ * The work-group must be (TSN / WPTN, TSM / WPTM, 1); the host derives it
+ * from the same macros. Local memory: TSK * (TSM + TSN) floats (4 KiB at the
+ * defaults). Results are deterministic: a fixed summation order, no atomics. */
+
+#ifndef TSM
+#define TSM 32 /* rows of C per work-group */
+#endif
+#ifndef TSN
+#define TSN 32 /* columns of C per work-group */
+#endif
+#ifndef TSK
+#define TSK 16 /* depth of the K slice held in local memory */
+#endif
+#ifndef WPTM
+#define WPTM 4 /* rows of C per work-item */
+#endif
+#ifndef WPTN
+#define WPTN 4 /* columns of C per work-item */
+#endif
+
+#define RTSM (TSM / WPTM)  /* work-group extent along M (local id 1) */
+#define RTSN (TSN / WPTN)  /* work-group extent along N (local id 0) */
+#define GEMM_WG (RTSM * RTSN)
+
+__kernel void gemm_tiled(int M, int N, int K,
+                         __global const float *a, int a_off, int a_sm, int a_sk, int a_sb,
+                         __global const float *b, int b_off, int b_sk, int b_sn, int b_sb,
+                         __global float *c, int c_off, int c_sb)
+{
+    __local float As[TSK][TSM];
+    __local float Bs[TSK][TSN];
+    const int tn = get_local_id(0);
+    const int tm = get_local_id(1);
+    const int lid = tm * RTSN + tn;
+    const int n0 = get_group_id(0) * TSN;
+    const int m0 = get_group_id(1) * TSM;
+    const int batch = get_global_id(2);
+    const int a_base = a_off + batch * a_sb;
+    const int b_base = b_off + batch * b_sb;
+
+    float acc[WPTM][WPTN];
+    for (int wm = 0; wm < WPTM; wm++)
+        for (int wn = 0; wn < WPTN; wn++)
+            acc[wm][wn] = 0.0f;
+
+    for (int k0 = 0; k0 < K; k0 += TSK) {
+        /* Stage the slices; out-of-range entries are zero so the inner loop
+         * needs no bounds checks. */
+        for (int i = lid; i < TSK * TSM; i += GEMM_WG) {
+            int kk = i / TSM, mm = i % TSM;
+            int gm = m0 + mm, gk = k0 + kk;
+            As[kk][mm] = (gm < M && gk < K) ? a[a_base + gm * a_sm + gk * a_sk] : 0.0f;
+        }
+        for (int i = lid; i < TSK * TSN; i += GEMM_WG) {
+            int kk = i / TSN, nn = i % TSN;
+            int gn = n0 + nn, gk = k0 + kk;
+            Bs[kk][nn] = (gn < N && gk < K) ? b[b_base + gk * b_sk + gn * b_sn] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int kk = 0; kk < TSK; kk++) {
+            float breg[WPTN];
+            for (int wn = 0; wn < WPTN; wn++)
+                breg[wn] = Bs[kk][tn + wn * RTSN];
+            for (int wm = 0; wm < WPTM; wm++) {
+                float areg = As[kk][tm + wm * RTSM];
+                for (int wn = 0; wn < WPTN; wn++)
+                    acc[wm][wn] += areg * breg[wn];
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    const int c_base = c_off + batch * c_sb;
+    for (int wm = 0; wm < WPTM; wm++) {
+        int gm = m0 + tm + wm * RTSM;
+        if (gm >= M)
+            continue;
+        for (int wn = 0; wn < WPTN; wn++) {
+            int gn = n0 + tn + wn * RTSN;
+            if (gn < N)
+                c[c_base + gm * N + gn] = acc[wm][wn];
+        }
+    }
+}

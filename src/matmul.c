@@ -1,0 +1,216 @@
+/* Matrix products: op(a) @ op(b), 2-D or batched 3-D, row-major.
+ *
+ * Two backends compute the same thing: CLBlast (the default; Sgemm and
+ * SgemmStridedBatched only, because every distinct CLBlast routine costs a
+ * 10-20 s first compile on PoCL) and our own tiled kernel in cl/matmul.cl,
+ * chosen with SG2_GEMM=own so the two can be compared and tuned.
+ *
+ * Backward, for C = op(A) op(B): d op(A) = dC op(B)^T and d op(B) = op(A)^T dC,
+ * each arranged with the transpose flags so the result has the input's stored
+ * shape. Both are matmuls again, so gradients of any order follow. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/op_util.h"
+
+#include <clblast_c.h>
+
+typedef struct matmul_params {
+    int ta, tb;
+} matmul_params;
+
+/* The problem one call solves, in the stored layouts. */
+typedef struct gemm_dims {
+    int batch;       /* 1 for 2-D */
+    int M, N, K;     /* op(A) is [M,K], op(B) is [K,N], C is [M,N] */
+    int lda, ldb;    /* stored row lengths of A and B */
+} gemm_dims;
+
+static void matmul_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, const int *needs, sg2_tensor **gin)
+{
+    const matmul_params *p = (const matmul_params *)node->params;
+    sg2_tensor *a = node->in[0], *b = node->in[1];
+    /* gy: [B,M,N] like C. */
+    if (needs[0]) {
+        /* ta = 0: dA[M,K] = dC op(B)^T, and op(B)^T = B^T (tb = 0) or B (tb = 1).
+         * ta = 1: dA[K,M] = (dC op(B)^T)^T = op(B) dC^T. */
+        gin[0] = p->ta ? sg2_matmul(ctx, b, gy, p->tb, 1) : sg2_matmul(ctx, gy, b, 0, !p->tb);
+    }
+    if (needs[1]) {
+        /* tb = 0: dB[K,N] = op(A)^T dC, op(A)^T = A^T (ta = 0) or A (ta = 1).
+         * tb = 1: dB[N,K] = (op(A)^T dC)^T = dC^T op(A). */
+        gin[1] = p->tb ? sg2_matmul(ctx, gy, a, 1, p->ta) : sg2_matmul(ctx, a, gy, !p->ta, 0);
+    }
+}
+
+static const sg2_op_def matmul_def = {"matmul", matmul_backward};
+
+/* CLBlast reports OpenCL codes (negative, > -1024) and its own (-1024 ..
+ * -2050); the allocation failures among them map to SG2_ERR_NOMEM. */
+static sg2_status clblast_status(CLBlastStatusCode s)
+{
+    if (s == CLBlastInsufficientMemoryTemp || s == CLBlastTempBufferAllocFailure || s == CLBlastOpenCLOutOfResources ||
+        s == CLBlastOpenCLOutOfHostMemory)
+        return SG2_ERR_NOMEM;
+    return SG2_ERR_OPENCL;
+}
+
+/* c [batch,M,N] = op(a) op(b); a [batch,M,K] or [batch,K,M] (ta), b [batch,K,N] or
+ * [batch,N,K] (tb); the batch axis is absent for 2-D operands. */
+static sg2_status gemm_clblast(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb, const sg2_tensor *a,
+                               const sg2_tensor *b, sg2_tensor *c)
+{
+    const CLBlastTranspose opa = ta ? CLBlastTransposeYes : CLBlastTransposeNo;
+    const CLBlastTranspose opb = tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+    cl_command_queue *q = &ctx->rt->queue; /* in-order: no events needed */
+    CLBlastStatusCode s;
+    const char *routine;
+    if (d->batch == 1) {
+        /* A batch of one is a plain Sgemm: no second routine to compile. */
+        routine = "CLBlastSgemm";
+        s = CLBlastSgemm(CLBlastLayoutRowMajor, opa, opb, (size_t)d->M, (size_t)d->N, (size_t)d->K, 1.0f,
+                         a->buf->mem, a->offset, (size_t)d->lda, b->buf->mem, b->offset, (size_t)d->ldb, 0.0f,
+                         c->buf->mem, c->offset, (size_t)d->N, q, NULL);
+    } else {
+        routine = "CLBlastSgemmStridedBatched";
+        s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, opa, opb, (size_t)d->M, (size_t)d->N, (size_t)d->K,
+                                       1.0f, a->buf->mem, a->offset, (size_t)d->lda, (size_t)d->M * (size_t)d->K,
+                                       b->buf->mem, b->offset, (size_t)d->ldb, (size_t)d->K * (size_t)d->N, 0.0f,
+                                       c->buf->mem, c->offset, (size_t)d->N, (size_t)d->M * (size_t)d->N,
+                                       (size_t)d->batch, q, NULL);
+    }
+    if (s != CLBlastSuccess) {
+        sg2_fail(ctx, clblast_status(s), "matmul: %s failed with CLBlast status %d (M %d, N %d, K %d, batch %d)",
+                 routine, (int)s, d->M, d->N, d->K, d->batch);
+        return ctx->err.status;
+    }
+    return SG2_OK;
+}
+
+/* Tile configurations for gemm_tiled, largest first; a device whose kernel
+ * limit is below a configuration's work-group gets the next one. */
+typedef struct gemm_tiles {
+    int tsm, tsn, tsk, wptm, wptn;
+} gemm_tiles;
+
+static const gemm_tiles tile_configs[] = {
+    {32, 32, 16, 4, 4}, /* 8x8 work-items: the defaults in cl/matmul.cl */
+    {16, 16, 16, 4, 4}, /* 4x4 */
+    {8, 8, 8, 8, 8},    /* one work-item: devices that need it for barriers */
+};
+
+static const sg2_kernel_entry *own_kernel(sg2_ctx *ctx, gemm_tiles *chosen)
+{
+    for (size_t i = 0; i < sizeof tile_configs / sizeof tile_configs[0]; i++) {
+        const gemm_tiles *t = &tile_configs[i];
+        char opts[128];
+        if (i == 0)
+            opts[0] = '\0'; /* the kernel file's own defaults */
+        else
+            snprintf(opts, sizeof opts, "-DTSM=%d -DTSN=%d -DTSK=%d -DWPTM=%d -DWPTN=%d", t->tsm, t->tsn, t->tsk,
+                     t->wptm, t->wptn);
+        const sg2_kernel_entry *k = sg2_kernel(ctx, "matmul.cl", "gemm_tiled", i == 0 ? NULL : opts);
+        if (!k)
+            return NULL;
+        size_t wg = (size_t)(t->tsm / t->wptm) * (size_t)(t->tsn / t->wptn);
+        if (wg <= k->max_work_group) {
+            *chosen = *t;
+            return k;
+        }
+    }
+    sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "matmul: gemm_tiled needs a work-group of at least 1 on %s",
+             ctx->rt->dev.name);
+    return NULL;
+}
+
+/* Same contract as gemm_clblast, with cl/matmul.cl. */
+static sg2_status gemm_own(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb, const sg2_tensor *a,
+                           const sg2_tensor *b, sg2_tensor *c)
+{
+    gemm_tiles t;
+    const sg2_kernel_entry *k = own_kernel(ctx, &t);
+    if (!k)
+        return ctx->err.status;
+    /* op(A)[m][k] = a[m * a_sm + k * a_sk]; op(B)[k][n] = b[k * b_sk + n * b_sn]. */
+    int a_sm = ta ? 1 : d->lda, a_sk = ta ? d->lda : 1;
+    int b_sk = tb ? 1 : d->ldb, b_sn = tb ? d->ldb : 1;
+    sg2_args args = sg2_args_begin(k);
+    sg2_args_int(&args, d->M);
+    sg2_args_int(&args, d->N);
+    sg2_args_int(&args, d->K);
+    sg2_args_mem(&args, a->buf->mem);
+    sg2_args_int(&args, (int)a->offset);
+    sg2_args_int(&args, a_sm);
+    sg2_args_int(&args, a_sk);
+    sg2_args_int(&args, d->M * d->K);
+    sg2_args_mem(&args, b->buf->mem);
+    sg2_args_int(&args, (int)b->offset);
+    sg2_args_int(&args, b_sk);
+    sg2_args_int(&args, b_sn);
+    sg2_args_int(&args, d->K * d->N);
+    sg2_args_mem(&args, c->buf->mem);
+    sg2_args_int(&args, (int)c->offset);
+    sg2_args_int(&args, d->M * d->N);
+    size_t local[3] = {(size_t)(t.tsn / t.wptn), (size_t)(t.tsm / t.wptm), 1};
+    size_t global[3] = {(size_t)((d->N + t.tsn - 1) / t.tsn) * local[0],
+                        (size_t)((d->M + t.tsm - 1) / t.tsm) * local[1], (size_t)d->batch};
+    return sg2_launch(ctx->rt, &args, 3, global, local, &ctx->err);
+}
+
+/* SG2_GEMM=own selects our kernel; unset or "clblast" selects CLBlast. Read
+ * per call so a test or benchmark can switch within one process. */
+static int use_own_gemm(sg2_ctx *ctx)
+{
+    const char *v = getenv("SG2_GEMM");
+    if (!v || !*v || strcmp(v, "clblast") == 0)
+        return 0;
+    if (strcmp(v, "own") == 0)
+        return 1;
+    sg2_fail(ctx, SG2_ERR_ARG, "matmul: SG2_GEMM=%s (expected \"own\" or \"clblast\")", v);
+    return -1;
+}
+
+sg2_tensor *sg2_matmul(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b, int ta, int tb)
+{
+    SG2_OP_GUARD(ctx, a, b);
+    char sa[96], sb[96];
+    ta = ta != 0;
+    tb = tb != 0;
+    if (a->ndim != b->ndim || a->ndim < 2 || a->ndim > 3)
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "matmul: operands %s and %s must both be 2-D or both 3-D",
+                        sg2_shape_str(a, sa, sizeof sa), sg2_shape_str(b, sb, sizeof sb));
+    int batched = a->ndim == 3;
+    if (batched && a->shape[0] != b->shape[0])
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "matmul: batch sizes differ in %s and %s",
+                        sg2_shape_str(a, sa, sizeof sa), sg2_shape_str(b, sb, sizeof sb));
+    /* a: [B,]Ra,Ca stored, op(a) = [M,K]; b: [B,]Rb,Cb stored, op(b) = [K,N]. */
+    int64_t ra = a->shape[a->ndim - 2], ca = a->shape[a->ndim - 1];
+    int64_t rb = b->shape[b->ndim - 2], cb = b->shape[b->ndim - 1];
+    gemm_dims d = {
+        .batch = batched ? (int)a->shape[0] : 1,
+        .M = (int)(ta ? ca : ra),
+        .K = (int)(ta ? ra : ca),
+        .N = (int)(tb ? rb : cb),
+        .lda = (int)ca,
+        .ldb = (int)cb,
+    };
+    int kb = (int)(tb ? cb : rb);
+    if (d.K != kb)
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "matmul: inner sizes differ: op(a) of %s%s has K %d, op(b) of %s%s has K %d",
+                        sg2_shape_str(a, sa, sizeof sa), ta ? "^T" : "", d.K, sg2_shape_str(b, sb, sizeof sb),
+                        tb ? "^T" : "", kb);
+    int64_t shape[3] = {d.batch, d.M, d.N};
+    int own = use_own_gemm(ctx);
+    if (own < 0)
+        return NULL;
+    sg2_tensor *c = batched ? sg2_tensor_empty(ctx, 3, shape) : sg2_tensor_empty(ctx, 2, shape + 1);
+    if (!c)
+        return NULL;
+    if ((own ? gemm_own : gemm_clblast)(ctx, &d, ta, tb, a, b, c))
+        return NULL;
+    matmul_params p = {ta, tb};
+    sg2_tensor *in[2] = {a, b};
+    sg2_autograd_record(ctx, c, &matmul_def, in, 2, &p, sizeof p, NULL, 0);
+    return c;
+}
