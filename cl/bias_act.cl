@@ -1,0 +1,56 @@
+/* Fused bias + activation + gain + clamp, and its gradient, which reads the
+ * activation's slope from the sign of the forward output so the backward
+ * pass needs only y.
+ *
+ * act: 0 linear, 1 leaky ReLU (slope alpha below 0), 2 ReLU.
+ * clampv < 0 means no clamp. */
+
+static float activate(float v, int act, float alpha)
+{
+    if (act == 1)
+        return v > 0.0f ? v : alpha * v;
+    if (act == 2)
+        return v > 0.0f ? v : 0.0f;
+    return v;
+}
+
+/* x, y: [outer, C, inner] contiguous; b: [C], read only when has_bias. */
+__kernel void bias_act(int n, int C, int inner,
+                       __global const float *x, int x_off,
+                       __global const float *b, int b_off, int has_bias,
+                       int act, float alpha, float gain, float clampv,
+                       __global float *y, int y_off)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    float v = x[x_off + i];
+    if (has_bias)
+        v += b[b_off + (i / inner) % C];
+    float r = activate(v, act, alpha) * gain;
+    if (clampv >= 0.0f)
+        r = fmin(fmax(r, -clampv), clampv);
+    y[y_off + i] = r;
+}
+
+/* dx = dy * slope(y) * gain, 0 where the output sits at the clamp (flat in x).
+ * dx, dy, y: [n]. */
+__kernel void bias_act_grad(int n,
+                            __global const float *dy, int dy_off,
+                            __global const float *y, int y_off,
+                            int act, float alpha, float gain, float clampv,
+                            __global float *dx, int dx_off)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    float yv = y[y_off + i];
+    float slope = 1.0f;
+    if (act == 1)
+        slope = yv > 0.0f ? 1.0f : alpha;
+    else if (act == 2)
+        slope = yv > 0.0f ? 1.0f : 0.0f;
+    /* An exact 0 where clamped, even if dy is not finite. */
+    int clamped = clampv >= 0.0f && fabs(yv) >= clampv;
+    dx[dx_off + i] = clamped ? 0.0f : dy[dy_off + i] * slope * gain;
+}

@@ -1,0 +1,156 @@
+/* Fused bias + activation + gain + clamp (StyleGAN2's bias_act).
+ *
+ * The gradient reads the activation's slope from the sign of the forward
+ * output, so the node keeps only a detached copy of y (the output itself
+ * would hold its own grad_fn: a reference cycle). That gradient,
+ * bias_act_grad, is linear in dy with y a constant, so its own backward is
+ * bias_act_grad again and the pair is closed under differentiation. For the
+ * piecewise-linear activations this is exact: their second derivative is
+ * zero away from the kinks. */
+#include <math.h>
+
+#include "src/op_util.h"
+
+sg2_bias_act_params sg2_bias_act_defaults(sg2_act act)
+{
+    sg2_bias_act_params p = {act, 0.0f, 1.0f, -1.0f};
+    if (act == SG2_ACT_LRELU)
+        p.alpha = 0.2f;
+    if (act == SG2_ACT_LRELU || act == SG2_ACT_RELU)
+        p.gain = (float)sqrt(2.0);
+    return p;
+}
+
+/* 1 (failure recorded) when the parameters are unusable, else 0. */
+static int bad_params(sg2_ctx *ctx, const char *op, const sg2_bias_act_params *p)
+{
+    if (p->act != SG2_ACT_LINEAR && p->act != SG2_ACT_LRELU && p->act != SG2_ACT_RELU) {
+        sg2_fail(ctx, SG2_ERR_ARG, "%s: unknown activation %d", op, (int)p->act);
+        return 1;
+    }
+    if (!isfinite(p->alpha) || !isfinite(p->gain) || isnan(p->clamp)) {
+        sg2_fail(ctx, SG2_ERR_ARG, "%s: alpha %g, gain %g, clamp %g must be numbers", op, (double)p->alpha,
+                 (double)p->gain, (double)p->clamp);
+        return 1;
+    }
+    /* The backward reads the slope from the sign of y, which is the sign of
+     * the pre-activation only for a non-negative gain. */
+    if (p->act != SG2_ACT_LINEAR && p->gain < 0) {
+        sg2_fail(ctx, SG2_ERR_ARG, "%s: gain %g must be >= 0 for lrelu/relu", op, (double)p->gain);
+        return 1;
+    }
+    return 0;
+}
+
+static void bias_act_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, const int *needs, sg2_tensor **gin)
+{
+    const sg2_bias_act_params *p = (const sg2_bias_act_params *)node->params;
+    const sg2_tensor *x = node->in[0];
+    sg2_tensor *gx = sg2_bias_act_grad(ctx, gy, node->saved[0], p);
+    if (needs[0])
+        gin[0] = gx;
+    if (needs[1]) {
+        unsigned all_but_channels = ((1u << x->ndim) - 1u) & ~2u;
+        gin[1] = sg2_sum(ctx, gx, all_but_channels, 0);
+    }
+}
+
+static const sg2_op_def bias_act_def = {"bias_act", bias_act_backward};
+
+sg2_tensor *sg2_bias_act(sg2_ctx *ctx,
+                         sg2_tensor *x, /* [N, C, ...] (2-D [N, C] for dense layers) */
+                         sg2_tensor *b, /* [C] or NULL */
+                         const sg2_bias_act_params *p)
+{
+    SG2_OP_GUARD(ctx, x, p);
+    char sx[96], sb[96];
+    if (x->ndim < 2)
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: x must have a channel axis [N, C, ...], got %s",
+                        sg2_shape_str(x, sx, sizeof sx));
+    if (b && (b->ndim != 1 || b->shape[0] != x->shape[1]))
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: bias %s does not match the %lld channels of x %s",
+                        sg2_shape_str(b, sb, sizeof sb), (long long)x->shape[1], sg2_shape_str(x, sx, sizeof sx));
+    if (bad_params(ctx, "bias_act", p))
+        return NULL;
+    int C = (int)x->shape[1];
+    int inner = (int)(x->numel / (x->shape[0] * x->shape[1]));
+    sg2_tensor *y = sg2_tensor_empty(ctx, x->ndim, x->shape);
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "bias_act.cl", "bias_act", NULL);
+    if (!y || !k)
+        return NULL;
+    /* Without a bias, x's buffer stands in for the unused argument: a NULL
+     * cl_mem argument is legal but not every driver handles it well. */
+    const sg2_tensor *bb = b ? b : x;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, (int)x->numel);
+    sg2_args_int(&a, C);
+    sg2_args_int(&a, inner);
+    sg2_args_mem(&a, x->buf->mem);
+    sg2_args_int(&a, (int)x->offset);
+    sg2_args_mem(&a, bb->buf->mem);
+    sg2_args_int(&a, (int)bb->offset);
+    sg2_args_int(&a, b ? 1 : 0);
+    sg2_args_int(&a, (int)p->act);
+    sg2_args_float(&a, p->alpha);
+    sg2_args_float(&a, p->gain);
+    sg2_args_float(&a, p->clamp);
+    sg2_args_mem(&a, y->buf->mem);
+    sg2_args_int(&a, (int)y->offset);
+    if (sg2_launch1d(ctx, &a, (size_t)x->numel))
+        return NULL;
+    sg2_tensor *in[2] = {x, b};
+    if (sg2_autograd_wants(ctx, in, 2)) {
+        sg2_tensor *y_const = sg2_detach(ctx, y);
+        sg2_autograd_record(ctx, y, &bias_act_def, in, 2, p, sizeof *p, &y_const, 1);
+    }
+    return y;
+}
+
+static void bias_act_grad_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, const int *needs,
+                                   sg2_tensor **gin)
+{
+    const sg2_bias_act_params *p = (const sg2_bias_act_params *)node->params;
+    if (needs[0])
+        gin[0] = sg2_bias_act_grad(ctx, gy, node->saved[0], p);
+}
+
+static const sg2_op_def bias_act_grad_def = {"bias_act_grad", bias_act_grad_backward};
+
+sg2_tensor *sg2_bias_act_grad(sg2_ctx *ctx,
+                              sg2_tensor *dy, /* any shape */
+                              sg2_tensor *y,  /* dy's shape: the forward output (treated as a constant) */
+                              const sg2_bias_act_params *p)
+{
+    SG2_OP_GUARD(ctx, dy, y, p);
+    char sd[96], sy[96];
+    if (!sg2_shape_equal(dy, y))
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act_grad: dy %s and y %s differ in shape",
+                        sg2_shape_str(dy, sd, sizeof sd), sg2_shape_str(y, sy, sizeof sy));
+    if (bad_params(ctx, "bias_act_grad", p))
+        return NULL;
+    sg2_tensor *dx = sg2_tensor_empty(ctx, dy->ndim, dy->shape);
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "bias_act.cl", "bias_act_grad", NULL);
+    if (!dx || !k)
+        return NULL;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, (int)dy->numel);
+    sg2_args_mem(&a, dy->buf->mem);
+    sg2_args_int(&a, (int)dy->offset);
+    sg2_args_mem(&a, y->buf->mem);
+    sg2_args_int(&a, (int)y->offset);
+    sg2_args_int(&a, (int)p->act);
+    sg2_args_float(&a, p->alpha);
+    sg2_args_float(&a, p->gain);
+    sg2_args_float(&a, p->clamp);
+    sg2_args_mem(&a, dx->buf->mem);
+    sg2_args_int(&a, (int)dx->offset);
+    if (sg2_launch1d(ctx, &a, (size_t)dy->numel))
+        return NULL;
+    /* y is no input: no gradient flows into it. Keep a detached copy so a
+     * caller's y with a graph does not keep that graph alive. */
+    if (sg2_autograd_wants(ctx, &dy, 1)) {
+        sg2_tensor *y_const = y->grad_fn ? sg2_detach(ctx, y) : y;
+        sg2_autograd_record(ctx, dx, &bias_act_grad_def, &dy, 1, p, sizeof *p, &y_const, 1);
+    }
+    return dx;
+}
