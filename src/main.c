@@ -8,6 +8,7 @@
 
 #include "host/device.h"
 #include "host/runtime.h"
+#include "src/commands.h"
 
 typedef struct command {
     const char *name;
@@ -20,6 +21,10 @@ static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
     {"devices", "list OpenCL platforms and devices", cmd_devices},
+    {"generate", "images from seeds (the reference's generate.py)", sg2_cmd_generate},
+    {"style-mix", "style-mixing grid (the reference's style_mixing.py)", sg2_cmd_style_mix},
+    {"interpolate", "frames between seeds, in W or Z", sg2_cmd_interpolate},
+    {"convert", "reference .pkl to a .safetensors checkpoint", sg2_cmd_convert},
     {"help", "show this help", cmd_help},
 };
 
@@ -53,7 +58,6 @@ static int cmd_help(int argc, char **argv)
     return 0;
 }
 
-static const char *g_device_selector = NULL;
 
 static int cmd_devices(int argc, char **argv)
 {
@@ -73,7 +77,7 @@ static int cmd_devices(int argc, char **argv)
         return 1;
     }
     sg2_device_print(stdout, devs, n);
-    if (sg2_device_select(devs, n, g_device_selector, &chosen, &err) == SG2_OK)
+    if (sg2_device_select(devs, n, sg2_cli_device, &chosen, &err) == SG2_OK)
         printf("selected: [%d] %s\n", chosen, devs[chosen].name);
     else
         fprintf(stderr, "stylegan2-cl: %s\n", err.msg);
@@ -92,9 +96,9 @@ int main(int argc, char **argv)
             printf("%s\n", PACKAGE_STRING);
             return 0;
         } else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
-            g_device_selector = argv[++i];
+            sg2_cli_device = argv[++i];
         } else if (strncmp(argv[i], "--device=", 9) == 0) {
-            g_device_selector = argv[i] + 9;
+            sg2_cli_device = argv[i] + 9;
         } else {
             fprintf(stderr, "stylegan2-cl: unknown option '%s' (see 'stylegan2-cl --help')\n", argv[i]);
             return 2;
