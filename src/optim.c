@@ -1,0 +1,187 @@
+#include "src/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/op_util.h"
+
+void sg2_adam_lazy_adjust(float *lr, float *beta1, float *beta2, int reg_interval)
+{
+    if (reg_interval <= 0)
+        return;
+    double r = (double)reg_interval / (reg_interval + 1.0);
+    *lr = (float)(*lr * r);
+    *beta1 = (float)pow(*beta1, r);
+    *beta2 = (float)pow(*beta2, r);
+}
+
+sg2_status sg2_adam_init(sg2_ctx *ctx, sg2_adam *opt, sg2_params *ps, float lr, float beta1, float beta2, float eps)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->lr = lr;
+    opt->beta1 = beta1;
+    opt->beta2 = beta2;
+    opt->eps = eps;
+    opt->ps = ps;
+    opt->m = calloc((size_t)ps->n + 1, sizeof *opt->m);
+    opt->v = calloc((size_t)ps->n + 1, sizeof *opt->v);
+    if (!opt->m || !opt->v)
+        return sg2_error_set(&ctx->err, SG2_ERR_NOMEM, "adam: out of host memory");
+    size_t mark = sg2_scope_begin(ctx);
+    for (int i = 0; i < ps->n && !ctx->err.status; i++) {
+        if (!ps->items[i].trainable)
+            continue;
+        sg2_tensor *t = ps->items[i].t;
+        opt->m[i] = sg2_tensor_full(ctx, t->ndim, t->shape, 0.0f);
+        opt->v[i] = sg2_tensor_full(ctx, t->ndim, t->shape, 0.0f);
+        sg2_tensor_retain(opt->m[i]);
+        sg2_tensor_retain(opt->v[i]);
+    }
+    sg2_scope_end(ctx, mark, NULL, 0);
+    return ctx->err.status;
+}
+
+void sg2_adam_free(sg2_adam *opt)
+{
+    for (int i = 0; opt->ps && i < opt->ps->n; i++) {
+        sg2_tensor_release(opt->m ? opt->m[i] : NULL);
+        sg2_tensor_release(opt->v ? opt->v[i] : NULL);
+    }
+    free(opt->m);
+    free(opt->v);
+    memset(opt, 0, sizeof *opt);
+}
+
+/* In place; returns the count of replaced values through a device sum. */
+static sg2_tensor *sanitize(sg2_ctx *ctx, sg2_tensor *g)
+{
+    sg2_tensor *flags = sg2_tensor_empty(ctx, g->ndim, g->shape);
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "optim.cl", "sanitize_grad", NULL);
+    if (!flags || !k)
+        return NULL;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, (int)g->numel);
+    sg2_args_mem(&a, g->buf->mem);
+    sg2_args_int(&a, (int)g->offset);
+    sg2_args_mem(&a, flags->buf->mem);
+    sg2_args_int(&a, (int)flags->offset);
+    if (sg2_launch1d(ctx, &a, (size_t)g->numel))
+        return NULL;
+    return sg2_sum_all(ctx, flags);
+}
+
+sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *n_sanitized)
+{
+    if (ctx->err.status)
+        return ctx->err.status;
+    opt->step++;
+    double bc1 = 1.0 - pow(opt->beta1, (double)opt->step), bc2 = 1.0 - pow(opt->beta2, (double)opt->step);
+    float lr_over_bc1 = (float)(opt->lr / bc1), sqrt_bc2 = (float)sqrt(bc2);
+    size_t mark = sg2_scope_begin(ctx);
+    int saved = ctx->grad_enabled;
+    ctx->grad_enabled = 0;
+    sg2_tensor *count = NULL;
+    for (int i = 0; i < opt->ps->n && !ctx->err.status; i++) {
+        sg2_tensor *g = grads[i], *p = opt->ps->items[i].t;
+        if (!g || !opt->m[i])
+            continue;
+        if (!sg2_shape_equal(g, p)) {
+            sg2_fail(ctx, SG2_ERR_SHAPE, "adam: gradient of %s has the wrong shape", opt->ps->items[i].name);
+            break;
+        }
+        sg2_tensor *c = sanitize(ctx, g);
+        count = count ? sg2_add(ctx, count, c) : c;
+        const sg2_kernel_entry *k = sg2_kernel(ctx, "optim.cl", "adam_step", NULL);
+        if (!k)
+            break;
+        sg2_args a = sg2_args_begin(k);
+        sg2_args_int(&a, (int)p->numel);
+        sg2_args_mem(&a, p->buf->mem);
+        sg2_args_int(&a, (int)p->offset);
+        sg2_args_mem(&a, g->buf->mem);
+        sg2_args_int(&a, (int)g->offset);
+        sg2_args_mem(&a, opt->m[i]->buf->mem);
+        sg2_args_int(&a, (int)opt->m[i]->offset);
+        sg2_args_mem(&a, opt->v[i]->buf->mem);
+        sg2_args_int(&a, (int)opt->v[i]->offset);
+        sg2_args_float(&a, lr_over_bc1);
+        sg2_args_float(&a, opt->beta1);
+        sg2_args_float(&a, opt->beta2);
+        sg2_args_float(&a, opt->eps);
+        sg2_args_float(&a, sqrt_bc2);
+        sg2_launch1d(ctx, &a, (size_t)p->numel);
+    }
+    if (n_sanitized) {
+        float c = 0;
+        if (count && !sg2_tensor_read(ctx, count, &c))
+            *n_sanitized = (long)c;
+        else
+            *n_sanitized = 0;
+    }
+    ctx->grad_enabled = saved;
+    sg2_scope_end(ctx, mark, NULL, 0);
+    return ctx->err.status;
+}
+
+double sg2_ema_beta(int batch, double ema_kimg, double rampup, double cur_nimg)
+{
+    double ema_nimg = ema_kimg * 1000.0;
+    if (rampup > 0 && cur_nimg * rampup < ema_nimg)
+        ema_nimg = cur_nimg * rampup;
+    if (ema_nimg < 1e-8)
+        ema_nimg = 1e-8;
+    return pow(0.5, (double)batch / ema_nimg);
+}
+
+static sg2_status copy_tensor(sg2_ctx *ctx, sg2_tensor *dst, const sg2_tensor *src, const char *name)
+{
+    cl_int rc = clEnqueueCopyBuffer(ctx->rt->queue, src->buf->mem, dst->buf->mem, src->offset * sizeof(float),
+                                    dst->offset * sizeof(float), (size_t)src->numel * sizeof(float), 0, NULL, NULL);
+    return sg2_cl_check(&ctx->err, rc, "clEnqueueCopyBuffer", name);
+}
+
+static sg2_status check_layout(sg2_ctx *ctx, sg2_params *a, const sg2_params *b, const char *what)
+{
+    if (a->n != b->n)
+        return sg2_error_set(&ctx->err, SG2_ERR_STATE, "%s: parameter stores differ", what);
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->items[i].name, b->items[i].name) != 0 || !sg2_shape_equal(a->items[i].t, b->items[i].t))
+            return sg2_error_set(&ctx->err, SG2_ERR_STATE, "%s: %s differs", what, a->items[i].name);
+    return SG2_OK;
+}
+
+sg2_status sg2_params_copy(sg2_ctx *ctx, sg2_params *dst, const sg2_params *src)
+{
+    if (ctx->err.status || check_layout(ctx, dst, src, "params copy"))
+        return ctx->err.status;
+    for (int i = 0; i < dst->n; i++)
+        if (copy_tensor(ctx, dst->items[i].t, src->items[i].t, dst->items[i].name))
+            break;
+    return ctx->err.status;
+}
+
+sg2_status sg2_ema_update(sg2_ctx *ctx, sg2_params *ema, const sg2_params *src, float beta)
+{
+    if (ctx->err.status || check_layout(ctx, ema, src, "ema"))
+        return ctx->err.status;
+    for (int i = 0; i < ema->n && !ctx->err.status; i++) {
+        sg2_tensor *e = ema->items[i].t, *p = src->items[i].t;
+        if (!ema->items[i].trainable) {
+            copy_tensor(ctx, e, p, ema->items[i].name);
+            continue;
+        }
+        const sg2_kernel_entry *k = sg2_kernel(ctx, "optim.cl", "ema_lerp", NULL);
+        if (!k)
+            break;
+        sg2_args a = sg2_args_begin(k);
+        sg2_args_int(&a, (int)e->numel);
+        sg2_args_mem(&a, e->buf->mem);
+        sg2_args_int(&a, (int)e->offset);
+        sg2_args_mem(&a, p->buf->mem);
+        sg2_args_int(&a, (int)p->offset);
+        sg2_args_float(&a, beta);
+        sg2_launch1d(ctx, &a, (size_t)e->numel);
+    }
+    return ctx->err.status;
+}
