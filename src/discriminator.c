@@ -51,10 +51,14 @@ sg2_status sg2_discriminator_create(sg2_ctx *ctx, sg2_params *ps, const sg2_d_co
     return ctx->err.status;
 }
 
+/* clamp: whether the layer takes conv_clamp (the reference gives it to
+ * fromrgb, conv0, conv1 and the epilogue conv, not to the residual skip or
+ * the epilogue's fromrgb). */
 static sg2_tensor *conv_layer(sg2_ctx *ctx, sg2_discriminator *d, const char *name, sg2_tensor *x, int down,
-                              sg2_act act, float gain)
+                              sg2_act act, float gain, int clamp)
 {
-    sg2_conv_layer_args a = {.up = 1, .down = down, .act = act, .gain = gain, .conv_clamp = d->cfg.conv_clamp};
+    sg2_conv_layer_args a = {.up = 1, .down = down, .act = act, .gain = gain,
+                             .conv_clamp = clamp ? d->cfg.conv_clamp : -1.0f};
     return sg2_conv_layer_forward(ctx, &d->params, name, x, d->filter, &a);
 }
 
@@ -64,19 +68,19 @@ static sg2_tensor *block_forward(sg2_ctx *ctx, sg2_discriminator *d, int res, sg
     char p[2 * SG2_PARAM_NAME_MAX];
     if (res == c->img_resolution || c->arch == SG2_ARCH_SKIP) {
         snprintf(p, sizeof p, "b%d.fromrgb", res);
-        sg2_tensor *y = conv_layer(ctx, d, p, *img, 1, SG2_ACT_LRELU, 1.0f);
+        sg2_tensor *y = conv_layer(ctx, d, p, *img, 1, SG2_ACT_LRELU, 1.0f, 1);
         x = x ? sg2_add(ctx, x, y) : y;
         *img = c->arch == SG2_ARCH_SKIP ? sg2_downsample2d(ctx, *img, d->filter) : NULL;
     }
     sg2_tensor *skip = NULL;
     if (c->arch == SG2_ARCH_RESNET) {
         snprintf(p, sizeof p, "b%d.skip", res);
-        skip = conv_layer(ctx, d, p, x, 2, SG2_ACT_LINEAR, res_gain);
+        skip = conv_layer(ctx, d, p, x, 2, SG2_ACT_LINEAR, res_gain, 0);
     }
     snprintf(p, sizeof p, "b%d.conv0", res);
-    x = conv_layer(ctx, d, p, x, 1, SG2_ACT_LRELU, 1.0f);
+    x = conv_layer(ctx, d, p, x, 1, SG2_ACT_LRELU, 1.0f, 1);
     snprintf(p, sizeof p, "b%d.conv1", res);
-    x = conv_layer(ctx, d, p, x, 2, SG2_ACT_LRELU, c->arch == SG2_ARCH_RESNET ? res_gain : 1.0f);
+    x = conv_layer(ctx, d, p, x, 2, SG2_ACT_LRELU, c->arch == SG2_ARCH_RESNET ? res_gain : 1.0f, 1);
     return skip ? sg2_add(ctx, skip, x) : x;
 }
 
@@ -85,11 +89,11 @@ static sg2_tensor *epilogue_forward(sg2_ctx *ctx, sg2_discriminator *d, sg2_tens
 {
     const sg2_d_config *c = &d->cfg;
     if (c->arch == SG2_ARCH_SKIP)
-        x = x ? sg2_add(ctx, x, conv_layer(ctx, d, "b4.fromrgb", img, 1, SG2_ACT_LRELU, 1.0f))
-              : conv_layer(ctx, d, "b4.fromrgb", img, 1, SG2_ACT_LRELU, 1.0f);
+        x = x ? sg2_add(ctx, x, conv_layer(ctx, d, "b4.fromrgb", img, 1, SG2_ACT_LRELU, 1.0f, 0))
+              : conv_layer(ctx, d, "b4.fromrgb", img, 1, SG2_ACT_LRELU, 1.0f, 0);
     if (c->mbstd_group > 0)
         x = sg2_mbstd(ctx, x, c->mbstd_group, c->mbstd_nfeat);
-    x = conv_layer(ctx, d, "b4.conv", x, 1, SG2_ACT_LRELU, 1.0f);
+    x = conv_layer(ctx, d, "b4.conv", x, 1, SG2_ACT_LRELU, 1.0f, 1);
     if (!x)
         return NULL;
     x = sg2_reshape(ctx, x, 2, (const int64_t[]){x->shape[0], -1});
