@@ -44,8 +44,8 @@ typedef struct sg2_train_opts {
     int quiet;
 } sg2_train_opts;
 
-/* The reference's --cfg presets for one device at this resolution and batch
- * override (0: preset). Fills everything but outdir/resume/seed. */
+/* The reference's --cfg presets for one device at this resolution. Resets
+ * every field first; set outdir, resume, seed and overrides afterwards. */
 sg2_status sg2_train_preset(sg2_train_opts *o, const char *cfg, int resolution, sg2_error *err);
 
 /* Run the loop; writes into a new run directory under o->outdir and puts

@@ -5,6 +5,7 @@
 
 sg2_status sg2_train_preset(sg2_train_opts *o, const char *cfg, int res, sg2_error *err)
 {
+    *o = (sg2_train_opts){0};
     o->cfg = cfg;
     o->kimg = 25000;
     o->kimg_per_tick = 4;
