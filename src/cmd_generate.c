@@ -122,6 +122,10 @@ typedef struct common_opts {
     double psi;
     long cutoff, class_idx, batch;
     sg2_noise_mode noise;
+    /* command-specific */
+    const char *seeds, *rows, *cols, *styles;
+    int grid, space_w;
+    long frames;
 } common_opts;
 
 enum { OPT_NETWORK = 1000, OPT_OUTDIR, OPT_TRUNC, OPT_CUTOFF, OPT_CLASS, OPT_NOISE, OPT_BATCH, OPT_SEEDS, OPT_GRID,
@@ -169,6 +173,54 @@ static const char *common_help =
     "  --noise-mode MODE     const (default), random or none\n"
     "  --batch N             images per device batch (default 8; 4 at 512 and above)\n";
 
+/* Parse a generation command's options: the common ones plus those in
+ * `extra` (each command lists its own). Returns 0 to go on, 1 when --help
+ * was printed (exit 0), 2 on a bad option (message printed). */
+static int parse_opts(const char *cmd, int argc, char **argv, const struct option *extra, int n_extra,
+                      const char *usage, common_opts *o)
+{
+    static const struct option common[] = {COMMON_LONG_OPTS};
+    enum { N_COMMON = sizeof common / sizeof common[0] };
+    struct option opts[N_COMMON + 8];
+    memcpy(opts, common, sizeof common);
+    memcpy(opts + N_COMMON, extra, (size_t)n_extra * sizeof *extra);
+    memset(&opts[N_COMMON + n_extra], 0, sizeof opts[0]);
+    sg2_error err = {0};
+    optind = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int r = common_opt(cmd, opt, optarg, o);
+        if (r < 0)
+            return 2;
+        if (r)
+            continue;
+        switch (opt) {
+        case OPT_SEEDS: o->seeds = optarg; break;
+        case OPT_GRID: o->grid = 1; break;
+        case OPT_ROWS: o->rows = optarg; break;
+        case OPT_COLS: o->cols = optarg; break;
+        case OPT_STYLES: o->styles = optarg; break;
+        case OPT_FRAMES:
+            if (sg2_parse_long(optarg, 1, 100000, "--frames", &o->frames, &err))
+                return fail(cmd, err.msg), 2;
+            break;
+        case OPT_SPACE:
+            if (strcmp(optarg, "w") != 0 && strcmp(optarg, "z") != 0)
+                return fail(cmd, "--space takes w or z"), 2;
+            o->space_w = optarg[0] == 'w';
+            break;
+        case OPT_HELP:
+            printf("%s%s", usage, common_help);
+            return 1;
+        default:
+            return 2;
+        }
+    }
+    if (optind < argc)
+        return fail(cmd, "unexpected argument (see --help)"), 2;
+    return 0;
+}
+
 static sg2_gen_args gen_args(const common_opts *o)
 {
     return (sg2_gen_args){.truncation_psi = (float)o->psi, .truncation_cutoff = (int)o->cutoff,
@@ -190,34 +242,18 @@ int sg2_cmd_generate(int argc, char **argv)
 {
     const char *cmd = "generate";
     common_opts o = {.psi = 1.0, .class_idx = -1, .noise = SG2_NOISE_CONST};
-    const char *seeds_text = NULL;
-    int grid = 0;
-    static const struct option opts[] = {COMMON_LONG_OPTS, {"seeds", required_argument, 0, OPT_SEEDS},
-                                          {"grid", no_argument, 0, OPT_GRID}, {0, 0, 0, 0}};
-    optind = 0;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r = common_opt(cmd, opt, optarg, &o);
-        if (r < 0)
-            return 2;
-        if (r)
-            continue;
-        if (opt == OPT_SEEDS)
-            seeds_text = optarg;
-        else if (opt == OPT_GRID)
-            grid = 1;
-        else if (opt == OPT_HELP) {
-            printf("Usage: stylegan2-cl generate --network FILE --seeds LIST --outdir DIR [OPTIONS]\n"
-                   "Generate one image per seed, named seed%%04d.png as the reference's generate.py does;\n"
-                   "the latent of seed s is numpy's RandomState(s).randn(z_dim).\n\n"
-                   "  --seeds LIST          e.g. 0-7,42\n%s  --grid                also write grid.png\n",
-                   common_help);
-            return 0;
-        } else
-            return 2;
-    }
-    if (optind < argc)
-        return fail(cmd, "unexpected argument (see --help)"), 2;
+    static const struct option extra[] = {{"seeds", required_argument, 0, OPT_SEEDS},
+                                          {"grid", no_argument, 0, OPT_GRID}};
+    int pr = parse_opts(cmd, argc, argv, extra, 2,
+                        "Usage: stylegan2-cl generate --network FILE --seeds LIST --outdir DIR [OPTIONS]\n"
+                        "Generate one image per seed, named seed%04d.png as the reference's generate.py does;\n"
+                        "the latent of seed s is numpy's RandomState(s).randn(z_dim).\n\n"
+                        "  --seeds LIST          e.g. 0-7,42\n  --grid                also write grid.png\n",
+                        &o);
+    if (pr)
+        return pr == 1 ? 0 : 2;
+    const char *seeds_text = o.seeds;
+    int grid = o.grid;
     if (!o.network || !seeds_text || !o.outdir)
         return fail(cmd, "--network, --seeds and --outdir are required (see --help)"), 2;
     long *seeds = NULL;
@@ -304,38 +340,22 @@ static void blit(uint8_t *canvas, int gw, const uint8_t *img, int res, int ch, i
 int sg2_cmd_style_mix(int argc, char **argv)
 {
     const char *cmd = "style-mix";
-    common_opts o = {.psi = 1.0, .class_idx = -1, .noise = SG2_NOISE_CONST};
-    const char *rows_text = NULL, *cols_text = NULL, *styles_text = "0-6";
-    static const struct option opts[] = {COMMON_LONG_OPTS, {"rows", required_argument, 0, OPT_ROWS},
+    common_opts o = {.psi = 1.0, .class_idx = -1, .noise = SG2_NOISE_CONST, .styles = "0-6"};
+    static const struct option extra[] = {{"rows", required_argument, 0, OPT_ROWS},
                                           {"cols", required_argument, 0, OPT_COLS},
-                                          {"styles", required_argument, 0, OPT_STYLES}, {0, 0, 0, 0}};
-    optind = 0;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r = common_opt(cmd, opt, optarg, &o);
-        if (r < 0)
-            return 2;
-        if (r)
-            continue;
-        if (opt == OPT_ROWS)
-            rows_text = optarg;
-        else if (opt == OPT_COLS)
-            cols_text = optarg;
-        else if (opt == OPT_STYLES)
-            styles_text = optarg;
-        else if (opt == OPT_HELP) {
-            printf("Usage: stylegan2-cl style-mix --network FILE --rows LIST --cols LIST --outdir DIR [OPTIONS]\n"
-                   "Style mixing as the reference's style_mixing.py: each row seed's ws with the listed\n"
-                   "styles taken from each column seed; writes ROW-COL.png for every pair and grid.png.\n\n"
-                   "  --rows LIST           row seeds, e.g. 85,100,75\n"
-                   "  --cols LIST           column seeds, e.g. 55,821,1789\n"
-                   "  --styles LIST         ws indices taken from the column seed (default 0-6)\n%s",
-                   common_help);
-            return 0;
-        } else
-            return 2;
-    }
-    if (optind < argc || !o.network || !rows_text || !cols_text || !o.outdir)
+                                          {"styles", required_argument, 0, OPT_STYLES}};
+    int pr = parse_opts(cmd, argc, argv, extra, 3,
+                        "Usage: stylegan2-cl style-mix --network FILE --rows LIST --cols LIST --outdir DIR [OPTIONS]\n"
+                        "Style mixing as the reference's style_mixing.py: each row seed's ws with the listed\n"
+                        "styles taken from each column seed; writes ROW-COL.png for every pair and grid.png.\n\n"
+                        "  --rows LIST           row seeds, e.g. 85,100,75\n"
+                        "  --cols LIST           column seeds, e.g. 55,821,1789\n"
+                        "  --styles LIST         ws indices taken from the column seed (default 0-6)\n",
+                        &o);
+    if (pr)
+        return pr == 1 ? 0 : 2;
+    const char *rows_text = o.rows, *cols_text = o.cols, *styles_text = o.styles;
+    if (!o.network || !rows_text || !cols_text || !o.outdir)
         return fail(cmd, "--network, --rows, --cols and --outdir are required (see --help)"), 2;
     long *rows = NULL, *cols = NULL, *styles = NULL;
     int nr = 0, nc = 0, ns = 0;
@@ -451,44 +471,25 @@ static void slerp(float *out, const float *a, const float *b, int n, double t)
 int sg2_cmd_interpolate(int argc, char **argv)
 {
     const char *cmd = "interpolate";
-    common_opts o = {.psi = 1.0, .class_idx = -1, .noise = SG2_NOISE_CONST};
-    const char *seeds_text = NULL;
-    long frames = 60;
-    int space_w = 1;
-    static const struct option opts[] = {COMMON_LONG_OPTS, {"seeds", required_argument, 0, OPT_SEEDS},
+    common_opts o = {.psi = 1.0, .class_idx = -1, .noise = SG2_NOISE_CONST, .frames = 60, .space_w = 1};
+    static const struct option extra[] = {{"seeds", required_argument, 0, OPT_SEEDS},
                                           {"frames", required_argument, 0, OPT_FRAMES},
-                                          {"space", required_argument, 0, OPT_SPACE}, {0, 0, 0, 0}};
+                                          {"space", required_argument, 0, OPT_SPACE}};
+    int pr = parse_opts(cmd, argc, argv, extra, 3,
+                        "Usage: stylegan2-cl interpolate --network FILE --seeds LIST --outdir DIR [OPTIONS]\n"
+                        "Frames from each seed to the next: linear in W (--space w, default) or spherical in Z\n"
+                        "(--space z); writes frame%05d.png, --frames per transition plus the last seed.\n\n"
+                        "  --seeds LIST          at least two seeds, e.g. 1,2,3\n"
+                        "  --frames N            frames per transition (default 60)\n"
+                        "  --space w|z           interpolation space (default w)\n",
+                        &o);
+    if (pr)
+        return pr == 1 ? 0 : 2;
+    const char *seeds_text = o.seeds;
+    long frames = o.frames;
+    int space_w = o.space_w;
     sg2_error err = {0};
-    optind = 0;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r = common_opt(cmd, opt, optarg, &o);
-        if (r < 0)
-            return 2;
-        if (r)
-            continue;
-        if (opt == OPT_SEEDS)
-            seeds_text = optarg;
-        else if (opt == OPT_FRAMES) {
-            if (sg2_parse_long(optarg, 1, 100000, "--frames", &frames, &err))
-                return fail(cmd, err.msg), 2;
-        } else if (opt == OPT_SPACE) {
-            if (strcmp(optarg, "w") != 0 && strcmp(optarg, "z") != 0)
-                return fail(cmd, "--space takes w or z"), 2;
-            space_w = optarg[0] == 'w';
-        } else if (opt == OPT_HELP) {
-            printf("Usage: stylegan2-cl interpolate --network FILE --seeds LIST --outdir DIR [OPTIONS]\n"
-                   "Frames from each seed to the next: linear in W (--space w, default) or spherical in Z\n"
-                   "(--space z); writes frame%%05d.png, --frames per transition plus the last seed.\n\n"
-                   "  --seeds LIST          at least two seeds, e.g. 1,2,3\n"
-                   "  --frames N            frames per transition (default 60)\n"
-                   "  --space w|z           interpolation space (default w)\n%s",
-                   common_help);
-            return 0;
-        } else
-            return 2;
-    }
-    if (optind < argc || !o.network || !seeds_text || !o.outdir)
+    if (!o.network || !seeds_text || !o.outdir)
         return fail(cmd, "--network, --seeds and --outdir are required (see --help)"), 2;
     long *seeds = NULL;
     int n = 0;

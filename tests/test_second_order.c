@@ -104,6 +104,51 @@ static void r1_init(r1_net *net)
         sg2_test_uniform(net->x, R_NX, -1, 1, seed += 1000);
 }
 
+/* Compare the device's gradients gtheta[0..3] (concatenated) with central
+ * differences of a double-precision penalty over the n parameters theta0. */
+typedef double (*penalty_fn)(const void *net, const double *theta);
+
+static void check_theta_grads(sg2_ctx *ctx, sg2_tensor **gtheta, penalty_fn pen, const void *net,
+                              const double *theta0, int n, const char *what)
+{
+    double *theta = malloc((size_t)n * sizeof *theta), *want = malloc((size_t)n * sizeof *want);
+    double *got = malloc((size_t)n * sizeof *got);
+    ck_assert(theta && want && got);
+    memcpy(theta, theta0, (size_t)n * sizeof *theta);
+    for (int j = 0; j < n; j++) {
+        double h2 = 1e-4;
+        theta[j] = theta0[j] + h2;
+        double pp = pen(net, theta);
+        theta[j] = theta0[j] - h2;
+        double pm = pen(net, theta);
+        theta[j] = theta0[j];
+        want[j] = (pp - pm) / (2 * h2);
+    }
+    long at = 0;
+    for (int i = 0; i < 4; i++) {
+        double *g = sg2_test_read(ctx, gtheta[i]);
+        ck_assert(at + gtheta[i]->numel <= n);
+        memcpy(got + at, g, (size_t)gtheta[i]->numel * sizeof *g);
+        at += gtheta[i]->numel;
+        free(g);
+    }
+    ck_assert_int_eq(at, n);
+    sg2_test_assert_arrays(got, want, n, what);
+    /* Not vacuous: the weights really move the penalty. */
+    double norm = 0;
+    for (int j = 0; j < n; j++)
+        norm += want[j] * want[j];
+    ck_assert_msg(norm > 1e-3, "%s: penalty gradient norm %g", what, norm);
+    free(theta);
+    free(want);
+    free(got);
+}
+
+static double r1_penalty_fn(const void *net, const double *theta)
+{
+    return r1_penalty(net, theta);
+}
+
 START_TEST(test_r1_second_order)
 {
     sg2_ctx *ctx = sg2_test_ctx();
@@ -150,33 +195,7 @@ START_TEST(test_r1_second_order)
     sg2_test_assert_arrays(pval, &pref, 1, "R1 penalty");
     free(pval);
 
-    /* dP/dtheta by central differences of the double penalty. */
-    static double want[R_NTHETA], got[R_NTHETA];
-    double theta[R_NTHETA];
-    memcpy(theta, net.theta, sizeof theta);
-    for (int j = 0; j < R_NTHETA; j++) {
-        double h2 = 1e-4;
-        theta[j] = net.theta[j] + h2;
-        double pp = r1_penalty(&net, theta);
-        theta[j] = net.theta[j] - h2;
-        double pm = r1_penalty(&net, theta);
-        theta[j] = net.theta[j];
-        want[j] = (pp - pm) / (2 * h2);
-    }
-    long at = 0;
-    for (int i = 0; i < 4; i++) {
-        double *g = sg2_test_read(ctx, gtheta[i]);
-        memcpy(got + at, g, (size_t)gtheta[i]->numel * sizeof *g);
-        at += gtheta[i]->numel;
-        free(g);
-    }
-    ck_assert_int_eq(at, R_NTHETA);
-    sg2_test_assert_arrays(got, want, R_NTHETA, "dR1/dtheta");
-    /* Not vacuous: the weights really move the penalty. */
-    double norm = 0;
-    for (int j = 0; j < R_NTHETA; j++)
-        norm += want[j] * want[j];
-    ck_assert_msg(norm > 1e-3, "penalty gradient norm %g", norm);
+    check_theta_grads(ctx, gtheta, r1_penalty_fn, &net, net.theta, R_NTHETA, "dR1/dtheta");
     sg2_scope_end(ctx, mark, NULL, 0);
 }
 END_TEST
@@ -262,6 +281,11 @@ static double pl_penalty(const pl_net *net, const double *theta)
     return pen;
 }
 
+static double pl_penalty_fn(const void *net, const double *theta)
+{
+    return pl_penalty(net, theta);
+}
+
 START_TEST(test_path_length_second_order)
 {
     sg2_ctx *ctx = sg2_test_ctx();
@@ -318,31 +342,7 @@ START_TEST(test_path_length_second_order)
     sg2_test_assert_arrays(pv, &pref, 1, "path-length penalty");
     free(pv);
 
-    static double want[P_NTHETA], got[P_NTHETA];
-    double theta[P_NTHETA];
-    memcpy(theta, net.theta, sizeof theta);
-    for (int j = 0; j < P_NTHETA; j++) {
-        double h2 = 1e-4;
-        theta[j] = net.theta[j] + h2;
-        double pp = pl_penalty(&net, theta);
-        theta[j] = net.theta[j] - h2;
-        double pm = pl_penalty(&net, theta);
-        theta[j] = net.theta[j];
-        want[j] = (pp - pm) / (2 * h2);
-    }
-    long at = 0;
-    for (int i = 0; i < 4; i++) {
-        double *g = sg2_test_read(ctx, gtheta[i]);
-        memcpy(got + at, g, (size_t)gtheta[i]->numel * sizeof *g);
-        at += gtheta[i]->numel;
-        free(g);
-    }
-    ck_assert_int_eq(at, P_NTHETA);
-    sg2_test_assert_arrays(got, want, P_NTHETA, "dPL/dtheta");
-    double norm = 0;
-    for (int j = 0; j < P_NTHETA; j++)
-        norm += want[j] * want[j];
-    ck_assert_msg(norm > 1e-3, "penalty gradient norm %g", norm);
+    check_theta_grads(ctx, gtheta, pl_penalty_fn, &net, net.theta, P_NTHETA, "dPL/dtheta");
     sg2_scope_end(ctx, mark, NULL, 0);
 }
 END_TEST
