@@ -3,6 +3,7 @@
  * resumed run continues exactly where an uninterrupted one would be. */
 #include "src/train.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -80,23 +81,22 @@ static sg2_status make_run_dir(trainer *t, sg2_error *err)
     const sg2_train_opts *o = t->o;
     if (mkdir(o->outdir, 0755) != 0 && errno != EEXIST)
         return sg2_error_set(err, SG2_ERR_IO, "%s: cannot create directory (%s)", o->outdir, strerror(errno));
-    /* <outdir>/<NNNNN>-<desc>, NNNNN one above the highest existing id */
+    /* <outdir>/<NNNNN>-<desc>, NNNNN one above the highest existing id (as the reference) */
+    char desc[512];
+    if (o->desc)
+        snprintf(desc, sizeof desc, "%s", o->desc);
+    else
+        snprintf(desc, sizeof desc, "%s-%s", t->reals->name, o->cfg);
     int next = 0;
-    char cmd_path[2048];
-    for (int id = 0; id < 100000; id++) {
-        snprintf(cmd_path, sizeof cmd_path, "%s/%05d-", o->outdir, id);
-        /* cheap existence probe of any entry starting with that id */
-        char probe[2100];
-        snprintf(probe, sizeof probe, "%s/%05d-%s-%s%s", o->outdir, id, t->reals->name, o->cfg,
-                 o->desc_extra ? o->desc_extra : "");
-        struct stat sb;
-        if (stat(probe, &sb) == 0)
+    DIR *dir = opendir(o->outdir);
+    for (struct dirent *e = dir ? readdir(dir) : NULL; e; e = readdir(dir)) {
+        int id = -1, n = 0;
+        if (sscanf(e->d_name, "%d%n", &id, &n) == 1 && n == 5 && e->d_name[5] == '-' && id >= next)
             next = id + 1;
-        else if (id >= next + 64)
-            break;
     }
-    snprintf(t->run_dir, sizeof t->run_dir, "%s/%05d-%s-%s%s", o->outdir, next, t->reals->name, o->cfg,
-             o->desc_extra ? o->desc_extra : "");
+    if (dir)
+        closedir(dir);
+    snprintf(t->run_dir, sizeof t->run_dir, "%s/%05d-%s", o->outdir, next, desc);
     if (mkdir(t->run_dir, 0755) != 0)
         return sg2_error_set(err, SG2_ERR_IO, "%s: cannot create run directory (%s)", t->run_dir, strerror(errno));
     char path[2200];

@@ -39,7 +39,7 @@ typedef struct sg2_train_opts {
     uint64_t seed;
     int grid_max;             /* images in the snapshot grids (<= the reference's gw x gh) */
     const char *resume;       /* checkpoint to continue, or NULL */
-    const char *desc_extra;   /* appended to the run directory name (overrides given) */
+    const char *desc;         /* run directory name after the id (NULL: "<data>-<cfg>") */
     long max_iters;           /* stop after this many iterations (tests); 0: by kimg */
     int quiet;
 } sg2_train_opts;
