@@ -130,6 +130,40 @@ END_TEST
 START_TEST(test_case_e) { run_case("e"); }
 END_TEST
 
+/* A reference-style pickle of case a's parameters (make_network_pkl.py)
+ * loads natively and gives the PyTorch model's image and logits. */
+START_TEST(test_reference_pickle)
+{
+    sg2_ctx *ctx = sg2_test_ctx();
+    int saved = ctx->grad_enabled;
+    ctx->grad_enabled = 0;
+    vec_case vc;
+    memset(&vc, 0, sizeof vc);
+    open_case(ctx, &vc, "a");
+    char pkl[1100];
+    snprintf(pkl, sizeof pkl, "%s/network_a.pkl", SG2_TEST_VECTORS);
+    sg2_generator g;
+    sg2_discriminator d;
+    ck_assert_msg(sg2_load_generator(ctx, pkl, "G_ema", &g) == SG2_OK, "%s", ctx->err.msg);
+    ck_assert_msg(sg2_load_discriminator(ctx, pkl, &d) == SG2_OK, "%s", ctx->err.msg);
+    ck_assert_int_eq(g.cfg.channel_base, 128);
+    ck_assert_int_eq(g.cfg.map_layers, 2);
+    ck_assert_int_eq(d.cfg.mbstd_group, 2);
+    size_t mark = sg2_scope_begin(ctx);
+    sg2_mapping_args m = {.truncation_psi = 1.0f};
+    sg2_synthesis_args sa = {.noise_mode = SG2_NOISE_CONST, .fused_modconv = 1};
+    sg2_tensor *img = sg2_synthesis_forward(ctx, &g, sg2_mapping_forward(ctx, &g, vec_tensor(ctx, &vc, "z"), NULL, &m), &sa);
+    expect(ctx, &vc, img, "img", "image from network_a.pkl");
+    expect(ctx, &vc, sg2_discriminator_forward(ctx, &d, vec_tensor(ctx, &vc, "reals"), NULL), "logits_reals",
+           "D(reals) from network_a.pkl");
+    sg2_scope_end(ctx, mark, NULL, 0);
+    sg2_generator_free(&g);
+    sg2_discriminator_free(&d);
+    close_case(&vc);
+    ctx->grad_enabled = saved;
+}
+END_TEST
+
 /* Save G, D and G_ema, reload through the generic loaders, same numbers;
  * then truncate the file and expect one clear line naming it. */
 START_TEST(test_checkpoint_round_trip)
@@ -213,6 +247,7 @@ static Suite *network_suite(void)
     tcase_add_test(tc, test_case_c);
     tcase_add_test(tc, test_case_d);
     tcase_add_test(tc, test_case_e);
+    tcase_add_test(tc, test_reference_pickle);
     tcase_add_test(tc, test_checkpoint_round_trip);
     tcase_add_test(tc, test_checkpoint_mismatch);
     suite_add_tcase(s, tc);
