@@ -1,6 +1,7 @@
 /* Network configurations as JSON (checkpoint metadata, training options):
  * flat keys named after the reference's constructor arguments. */
 #include <jansson.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "src/network.h"
@@ -94,51 +95,81 @@ static json_t *parse(const char *text, const char *what, sg2_error *err)
     return o;
 }
 
-sg2_status sg2_g_config_from_json(const char *text, sg2_g_config *c, const char *what, sg2_error *err)
+/* The configuration fields JSON may set, by key, offset and type. */
+typedef struct field {
+    const char *key;
+    size_t offset;
+    char type; /* 'i' int, 'f' float */
+} field;
+
+static const field g_fields[] = {
+    {"z_dim", offsetof(sg2_g_config, z_dim), 'i'},
+    {"w_dim", offsetof(sg2_g_config, w_dim), 'i'},
+    {"c_dim", offsetof(sg2_g_config, c_dim), 'i'},
+    {"map_layers", offsetof(sg2_g_config, map_layers), 'i'},
+    {"map_lr_mul", offsetof(sg2_g_config, map_lr_mul), 'f'},
+    {"w_avg_beta", offsetof(sg2_g_config, w_avg_beta), 'f'},
+    {"channel_base", offsetof(sg2_g_config, channel_base), 'i'},
+    {"channel_max", offsetof(sg2_g_config, channel_max), 'i'},
+    {"conv_clamp", offsetof(sg2_g_config, conv_clamp), 'f'},
+};
+
+static const field d_fields[] = {
+    {"c_dim", offsetof(sg2_d_config, c_dim), 'i'},
+    {"channel_base", offsetof(sg2_d_config, channel_base), 'i'},
+    {"channel_max", offsetof(sg2_d_config, channel_max), 'i'},
+    {"conv_clamp", offsetof(sg2_d_config, conv_clamp), 'f'},
+    {"mbstd_group", offsetof(sg2_d_config, mbstd_group), 'i'},
+    {"mbstd_nfeat", offsetof(sg2_d_config, mbstd_nfeat), 'i'},
+    {"cmap_dim", offsetof(sg2_d_config, cmap_dim), 'i'},
+    {"map_layers", offsetof(sg2_d_config, map_layers), 'i'},
+};
+
+static sg2_status read_fields(json_t *o, void *cfg, const field *fs, size_t n, sg2_arch *arch, const char *what,
+                              sg2_error *err)
+{
+    sg2_status st = SG2_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        char *at = (char *)cfg + fs[i].offset;
+        st = fs[i].type == 'i' ? get_int(o, fs[i].key, (int *)(void *)at, what, err)
+                               : get_float(o, fs[i].key, (float *)(void *)at, what, err);
+    }
+    return st ? st : get_arch(o, arch, what, err);
+}
+
+/* Parse, and read the image size that picks the defaults. */
+static json_t *parse_with_size(const char *text, const char *what, int *res, int *ch, sg2_error *err)
 {
     json_t *o = parse(text, what, err);
+    *res = 0;
+    *ch = 3;
+    if (o) {
+        get_int(o, "img_resolution", res, what, NULL);
+        get_int(o, "img_channels", ch, what, NULL);
+    }
+    return o;
+}
+
+sg2_status sg2_g_config_from_json(const char *text, sg2_g_config *c, const char *what, sg2_error *err)
+{
+    int res, ch;
+    json_t *o = parse_with_size(text, what, &res, &ch, err);
     if (!o)
         return SG2_ERR_FORMAT;
-    int res = 0, ch = 3;
-    get_int(o, "img_resolution", &res, what, NULL);
-    get_int(o, "img_channels", &ch, what, NULL);
     *c = sg2_g_config_default(res, ch);
-    sg2_status st = SG2_OK;
-    if (!st) st = get_int(o, "z_dim", &c->z_dim, what, err);
-    if (!st) st = get_int(o, "w_dim", &c->w_dim, what, err);
-    if (!st) st = get_int(o, "c_dim", &c->c_dim, what, err);
-    if (!st) st = get_int(o, "img_resolution", &c->img_resolution, what, err);
-    if (!st) st = get_int(o, "img_channels", &c->img_channels, what, err);
-    if (!st) st = get_int(o, "map_layers", &c->map_layers, what, err);
-    if (!st) st = get_float(o, "map_lr_mul", &c->map_lr_mul, what, err);
-    if (!st) st = get_float(o, "w_avg_beta", &c->w_avg_beta, what, err);
-    if (!st) st = get_int(o, "channel_base", &c->channel_base, what, err);
-    if (!st) st = get_int(o, "channel_max", &c->channel_max, what, err);
-    if (!st) st = get_float(o, "conv_clamp", &c->conv_clamp, what, err);
-    if (!st) st = get_arch(o, &c->arch, what, err);
+    sg2_status st = read_fields(o, c, g_fields, sizeof g_fields / sizeof g_fields[0], &c->arch, what, err);
     json_decref(o);
     return st ? st : sg2_g_config_check(c, err);
 }
 
 sg2_status sg2_d_config_from_json(const char *text, sg2_d_config *c, const char *what, sg2_error *err)
 {
-    json_t *o = parse(text, what, err);
+    int res, ch;
+    json_t *o = parse_with_size(text, what, &res, &ch, err);
     if (!o)
         return SG2_ERR_FORMAT;
-    int res = 0, ch = 3;
-    get_int(o, "img_resolution", &res, what, NULL);
-    get_int(o, "img_channels", &ch, what, NULL);
     *c = sg2_d_config_default(res, ch);
-    sg2_status st = SG2_OK;
-    if (!st) st = get_int(o, "c_dim", &c->c_dim, what, err);
-    if (!st) st = get_int(o, "channel_base", &c->channel_base, what, err);
-    if (!st) st = get_int(o, "channel_max", &c->channel_max, what, err);
-    if (!st) st = get_float(o, "conv_clamp", &c->conv_clamp, what, err);
-    if (!st) st = get_arch(o, &c->arch, what, err);
-    if (!st) st = get_int(o, "mbstd_group", &c->mbstd_group, what, err);
-    if (!st) st = get_int(o, "mbstd_nfeat", &c->mbstd_nfeat, what, err);
-    if (!st) st = get_int(o, "cmap_dim", &c->cmap_dim, what, err);
-    if (!st) st = get_int(o, "map_layers", &c->map_layers, what, err);
+    sg2_status st = read_fields(o, c, d_fields, sizeof d_fields / sizeof d_fields[0], &c->arch, what, err);
     json_decref(o);
     return st ? st : sg2_d_config_check(c, err);
 }
