@@ -159,20 +159,18 @@ static int png_decode(png_job *job, sg2_image *out)
     return 0;
 }
 
-sg2_status sg2_png_read(sg2_image *out, const char *path, sg2_error *err)
+/* Decode the PNG on fp; `name` is the file named in errors. */
+static sg2_status png_read_stream(sg2_image *out, FILE *fp, const char *name, sg2_error *err)
 {
     memset(out, 0, sizeof *out);
     png_job job = {0};
-    job.fp = fopen(path, "rb");
-    if (!job.fp)
-        return sg2_error_set(err, SG2_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    job.fp = fp;
     unsigned char sig[8];
     sg2_status st = SG2_OK;
     if (fread(sig, 1, sizeof sig, job.fp) != sizeof sig || png_sig_cmp(sig, 0, sizeof sig))
-        st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: not a PNG file (no PNG signature)", path);
+        st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: not a PNG file (no PNG signature)", name);
     else if (png_decode(&job, out))
-        st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: damaged PNG: %s", path, job.msg);
-    fclose(job.fp);
+        st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: damaged PNG: %s", name, job.msg);
     free(job.rows);
     if (st) {
         free(job.data);
@@ -181,6 +179,53 @@ sg2_status sg2_png_read(sg2_image *out, const char *path, sg2_error *err)
         out->data = job.data;
     }
     return st;
+}
+
+sg2_status sg2_png_read(sg2_image *out, const char *path, sg2_error *err)
+{
+    memset(out, 0, sizeof *out);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return sg2_error_set(err, SG2_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    sg2_status st = png_read_stream(out, fp, path, err);
+    fclose(fp);
+    return st;
+}
+
+sg2_status sg2_png_read_mem(sg2_image *out, const void *data, size_t size, const char *name, sg2_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (size == 0)
+        return sg2_error_set(err, SG2_ERR_FORMAT, "%s: empty file, not a PNG", name);
+    FILE *fp = fmemopen((void *)data, size, "rb");
+    if (!fp)
+        return sg2_error_set(err, SG2_ERR_NOMEM, "%s: cannot open the PNG in memory: %s", name, strerror(errno));
+    sg2_status st = png_read_stream(out, fp, name, err);
+    fclose(fp);
+    return st;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int sg2_png_peek(const uint8_t *head, size_t len, int *width, int *height, int *channels)
+{
+    if (len < SG2_PNG_HEAD || png_sig_cmp(head, 0, 8) || memcmp(head + 12, "IHDR", 4))
+        return -1;
+    uint32_t w = be32(head + 16), h = be32(head + 20);
+    int ctype = head[25];
+    if (w == 0 || h == 0 || w > 1000000 || h > 1000000)
+        return -1;
+    *width = (int)w;
+    *height = (int)h;
+    /* what sg2_png_read makes of each colour type: alpha dropped, palette to RGB */
+    switch (ctype) {
+    case PNG_COLOR_TYPE_GRAY: case PNG_COLOR_TYPE_GRAY_ALPHA: *channels = 1; return 0;
+    case PNG_COLOR_TYPE_RGB: case PNG_COLOR_TYPE_RGB_ALPHA: case PNG_COLOR_TYPE_PALETTE: *channels = 3; return 0;
+    default: return -1;
+    }
 }
 
 void sg2_image_free(sg2_image *img)

@@ -10,6 +10,7 @@
  * comment says otherwise. */
 #ifndef SG2_IMAGE_IO_H
 #define SG2_IMAGE_IO_H
+#include <stddef.h>
 #include <stdint.h>
 
 #include "host/status.h"
@@ -30,6 +31,13 @@ sg2_status sg2_png_write(const char *path, const uint8_t *pixels, int width, int
  * is not a PNG or is damaged gives SG2_ERR_FORMAT naming the file; a file
  * that cannot be opened gives SG2_ERR_IO. On failure *out is zeroed. */
 sg2_status sg2_png_read(sg2_image *out, const char *path, sg2_error *err);
+/* The same from a PNG held in memory; `name` is the file named in errors. */
+sg2_status sg2_png_read_mem(sg2_image *out, const void *data, size_t size, const char *name, sg2_error *err);
+/* Size and channel count (as sg2_png_read will give them) from the first
+ * SG2_PNG_HEAD bytes of a PNG, without decoding; -1 if they are not a PNG
+ * header. */
+#define SG2_PNG_HEAD 26
+int sg2_png_peek(const uint8_t *head, size_t len, int *width, int *height, int *channels);
 void sg2_image_free(sg2_image *img);
 
 /* generate.py's conversion and layout change.

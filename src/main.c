@@ -21,6 +21,7 @@ static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
     {"devices", "list OpenCL platforms and devices", cmd_devices},
+    {"train", "train StyleGAN2 on a folder, zip or IDX dataset", sg2_cmd_train},
     {"generate", "images from seeds (the reference's generate.py)", sg2_cmd_generate},
     {"style-mix", "style-mixing grid (the reference's style_mixing.py)", sg2_cmd_style_mix},
     {"interpolate", "frames between seeds, in W or Z", sg2_cmd_interpolate},
