@@ -11,5 +11,6 @@ int sg2_cmd_style_mix(int argc, char **argv);
 int sg2_cmd_interpolate(int argc, char **argv);
 int sg2_cmd_convert(int argc, char **argv);
 int sg2_cmd_train(int argc, char **argv);
+int sg2_cmd_dataset(int argc, char **argv);
 
 #endif

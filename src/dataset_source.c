@@ -256,9 +256,14 @@ static sg2_status check_headers(sg2_source *src, int require_uniform, sg2_error 
     return SG2_OK;
 }
 
+typedef struct label_key {
+    const char *name;
+    json_t *value;
+} label_key;
+
 static int cmp_label_key(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return strcmp(((const label_key *)a)->name, ((const label_key *)b)->name);
 }
 
 /* dataset.json's labels, in image order: integers become one-hot vectors of
@@ -276,7 +281,7 @@ static sg2_status parse_labels(sg2_source *src, const char *text, size_t len, co
         return SG2_OK; /* an unlabelled dataset */
     }
     size_t m = json_is_array(labels) ? json_array_size(labels) : 0;
-    const char **keys = calloc(m + 1, 2 * sizeof *keys); /* pairs (name, index into labels) */
+    label_key *keys = calloc(m + 1, sizeof *keys);
     if (!json_is_array(labels))
         st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: \"labels\" must be a list of [name, label] pairs", where);
     else if (!keys)
@@ -292,23 +297,22 @@ static sg2_status parse_labels(sg2_source *src, const char *text, size_t len, co
             st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: label %zu has %d values, label 0 has %d", where, k, d, dim);
         one_hot = json_is_integer(lab);
         dim = one_hot ? (d > dim ? d : dim) : d;
-        if (!st) {
-            keys[2 * k] = name;
-            keys[2 * k + 1] = (const char *)lab;
-        }
+        if (!st)
+            keys[k] = (label_key){name, lab};
     }
     if (!st)
-        qsort(keys, m, 2 * sizeof *keys, cmp_label_key);
+        qsort(keys, m, sizeof *keys, cmp_label_key);
     src->labels = st ? NULL : calloc((size_t)src->n * (size_t)dim + 1, sizeof *src->labels);
     if (!st && !src->labels)
         st = sg2_error_set(err, SG2_ERR_NOMEM, "%s: out of memory", where);
     for (long i = 0; i < src->n && !st; i++) {
-        const char **hit = bsearch(&src->names[i], keys, m, 2 * sizeof *keys, cmp_label_key);
+        label_key want = {src->names[i], NULL};
+        const label_key *hit = bsearch(&want, keys, m, sizeof *keys, cmp_label_key);
         if (!hit) {
             st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: no label for image %s", where, src->names[i]);
             break;
         }
-        json_t *lab = (json_t *)hit[1];
+        json_t *lab = hit->value;
         float *row = src->labels + (size_t)i * dim;
         if (one_hot)
             row[json_integer_value(lab)] = 1.0f;
@@ -371,14 +375,16 @@ static sg2_status read_idx(const char *path, uint32_t want_magic, uint32_t *dims
     if (!gz)
         return sg2_error_set(err, SG2_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     uint8_t head[16];
-    size_t head_len = 4 + 4 * (size_t)ndims;
+    size_t dims_len = 4 * (size_t)ndims;
     sg2_status st = SG2_OK;
-    if (gzread(gz, head, (unsigned)head_len) != (int)head_len)
-        st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: not an IDX file (too short for its header)", path);
+    if (gzread(gz, head, 4) != 4)
+        st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: not a directory, .zip or IDX file (too short)", path);
     uint32_t magic = st ? 0 : (uint32_t)head[0] << 24 | (uint32_t)head[1] << 16 | (uint32_t)head[2] << 8 | head[3];
     if (!st && magic != want_magic)
-        st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: IDX magic is 0x%08x, expected 0x%08x (%s)", path, magic, want_magic,
-                           want_magic == 0x803 ? "unsigned byte images, 3 dimensions" : "unsigned byte labels");
+        st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: not a directory, .zip or IDX file of %s (magic 0x%08x, expected 0x%08x)",
+                           path, want_magic == 0x803 ? "images" : "labels", magic, want_magic);
+    if (!st && gzread(gz, head + 4, (unsigned)dims_len) != (int)dims_len)
+        st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: IDX header is truncated", path);
     size_t total = 1;
     for (int d = 0; d < ndims && !st; d++) {
         const uint8_t *p = head + 4 + 4 * d;
@@ -480,11 +486,9 @@ sg2_status sg2_source_open(sg2_source *src, const char *path, int want_labels, i
     } else if (has_ext(path, ".zip")) {
         src->kind = SG2_SOURCE_ZIP;
         st = list_zip(src, err);
-    } else if (strstr(path, "idx3") || has_ext(path, ".idx") || has_ext(path, ".gz")) {
+    } else { /* IDX, plain or gzipped, recognised by its magic number */
         src->kind = SG2_SOURCE_IDX;
         st = open_idx(src, want_labels, err);
-    } else {
-        st = sg2_error_set(err, SG2_ERR_ARG, "%s: not a directory, .zip or IDX file (*-idx3-ubyte[.gz])", path);
     }
     if (!st && src->n == 0)
         st = sg2_error_set(err, SG2_ERR_FORMAT, "%s: no PNG images found", path);

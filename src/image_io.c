@@ -110,6 +110,35 @@ sg2_status sg2_png_write(const char *path, const uint8_t *pixels, int width, int
     return st;
 }
 
+sg2_status sg2_png_encode_mem(const uint8_t *pixels, int width, int height, int channels, uint8_t **data,
+                              size_t *size, sg2_error *err)
+{
+    *data = NULL;
+    *size = 0;
+    if (width <= 0 || height <= 0 || (channels != 1 && channels != 3) || !pixels)
+        return sg2_error_set(err, SG2_ERR_ARG, "PNG encoding: cannot encode a %dx%d image with %d channels (want 1 or 3)",
+                             width, height, channels);
+    /* A memory stream lets the file encoder serve unchanged. */
+    char *buf = NULL;
+    size_t len = 0;
+    png_job job = {0};
+    job.fp = open_memstream(&buf, &len);
+    if (!job.fp)
+        return sg2_error_set(err, SG2_ERR_NOMEM, "PNG encoding: cannot open a memory stream: %s", strerror(errno));
+    int failed = png_encode(&job, pixels, width, height, channels);
+    if (fclose(job.fp) && !failed) {
+        failed = 1;
+        snprintf(job.msg, sizeof job.msg, "out of memory");
+    }
+    if (failed) {
+        free(buf);
+        return sg2_error_set(err, SG2_ERR_NOMEM, "PNG encoding failed: %s", job.msg);
+    }
+    *data = (uint8_t *)buf;
+    *size = len;
+    return SG2_OK;
+}
+
 static int png_decode(png_job *job, sg2_image *out)
 {
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, job, on_png_error, on_png_warning);

@@ -26,6 +26,10 @@ typedef struct sg2_image {
  * reader never sees half an image. pixels: [height, width, channels]. */
 sg2_status sg2_png_write(const char *path, const uint8_t *pixels, int width, int height, int channels,
                          sg2_error *err);
+/* The same PNG into memory: *data (malloc'd, the caller frees) of *size
+ * bytes; for writing images into archives. */
+sg2_status sg2_png_encode_mem(const uint8_t *pixels, int width, int height, int channels, uint8_t **data,
+                              size_t *size, sg2_error *err);
 /* Read any PNG as 8-bit gray or RGB: alpha is dropped, palettes expanded,
  * 16-bit samples scaled to 8 bits, bit depths below 8 expanded. A file that
  * is not a PNG or is damaged gives SG2_ERR_FORMAT naming the file; a file

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"style-mix", "style-mixing grid (the reference's style_mixing.py)", sg2_cmd_style_mix},
     {"interpolate", "frames between seeds, in W or Z", sg2_cmd_interpolate},
     {"convert", "reference .pkl to a .safetensors checkpoint", sg2_cmd_convert},
+    {"dataset", "make a dataset zip or folder (the reference's dataset_tool.py)", sg2_cmd_dataset},
     {"help", "show this help", cmd_help},
 };
 
