@@ -503,7 +503,7 @@ static sg2_status iteration(sg2_ctx *ctx, trainer *t, float *img_buf, float *lab
         sg2_stats_add1(&t->stats, is_g ? "Optimizer/G/sanitized" : "Optimizer/D/sanitized", (double)sanitized);
     }
     /* G EMA */
-    double beta = sg2_ema_beta(batch, o->ema_kimg, t->resumed_from_pkl || (o->resume && !t->resumed_from_pkl && 0) ? 0 : o->ema_rampup,
+    double beta = sg2_ema_beta(batch, o->ema_kimg, t->resumed_from_pkl ? 0 : o->ema_rampup,
                                (double)t->cur_nimg);
     sg2_ema_update(ctx, &t->G_ema.params, &t->G.params, (float)beta);
     sg2_scope_end(ctx, mark, NULL, 0);
