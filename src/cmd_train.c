@@ -53,6 +53,7 @@ static const char *train_help =
     "  --subset N         use N images (the reference's selection)\n"
     "  --mirror           add x-flipped copies\n"
     "  --resume FILE      continue from a checkpoint (or start from a reference .pkl)\n"
+    "  --max-iters N      stop after N iterations (tests and benchmarks)\n"
     "  --dry-run          print the resolved options and exit\n";
 
 typedef struct train_args {

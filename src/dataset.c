@@ -205,6 +205,10 @@ static sg2_status get_locked(sg2_dataset *ds, long i, uint8_t *pixels, float *la
     if (i < 0 || i >= ds->count)
         return sg2_error_set(err, SG2_ERR_ARG, "%s: image %ld out of range [0, %ld)", ds->src.path, i, ds->count);
     long raw = ds->raw_idx[i % ds->n_items];
+    if (label && ds->label_dim)
+        memcpy(label, ds->src.labels + (size_t)raw * ds->label_dim, (size_t)ds->label_dim * sizeof *label);
+    if (!pixels)
+        return SG2_OK; /* only the label (G's conditioning draws labels of random images) */
     sg2_image img;
     sg2_status st = sg2_source_read(&ds->src, raw, &img, err);
     if (st)
@@ -216,8 +220,6 @@ static sg2_status get_locked(sg2_dataset *ds, long i, uint8_t *pixels, float *la
                            img.width, img.height, img.channels, ds->src.width, ds->src.height, ds->channels);
     } else {
         place(ds, &img, i >= ds->n_items, pixels);
-        if (label && ds->label_dim)
-            memcpy(label, ds->src.labels + (size_t)raw * ds->label_dim, (size_t)ds->label_dim * sizeof *label);
     }
     sg2_image_free(&img);
     return st;

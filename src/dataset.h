@@ -38,8 +38,9 @@ int sg2_dataset_channels(const sg2_dataset *ds);     /* 1 or 3 */
 int sg2_dataset_label_dim(const sg2_dataset *ds);    /* 0 without labels */
 const char *sg2_dataset_name(const sg2_dataset *ds); /* file name without extension */
 
-/* Image i (0 <= i < count) as uint8 [C, R, R] and its label [label_dim]
- * (label may be NULL). Safe to call while a prefetch thread runs. */
+/* Image i (0 <= i < count) as uint8 [C, R, R] and its label [label_dim].
+ * Either may be NULL (pixels NULL: the label only, nothing decoded). Safe to
+ * call while a prefetch thread runs. */
 sg2_status sg2_dataset_get(sg2_dataset *ds, long i, uint8_t *pixels, float *label, sg2_error *err);
 
 /* Which image stream position p holds: epoch p / count is a Fisher-Yates

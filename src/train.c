@@ -618,6 +618,9 @@ sg2_status sg2_train(sg2_ctx *ctx, const sg2_train_opts *o, sg2_reals *reals, ch
             say(t, "G: %lld parameters, D: %lld, %d ws; data: %s, %ld images %dx%dx%d\n",
                 (long long)sg2_params_count(&t->G.params, 1), (long long)sg2_params_count(&t->D.params, 1),
                 t->G.num_ws, reals->name, reals->count, reals->channels, reals->resolution, reals->resolution);
+            if (o->resume)
+                say(t, "resumed at kimg %.3f (tick %ld, batch %ld) from %s\n", (double)t->cur_nimg / 1000.0,
+                    t->cur_tick, t->batch_idx, o->resume);
             grid_size(t);
             if (!setup_grids(ctx, t))
                 write_fakes(ctx, t, "fakes_init.png");

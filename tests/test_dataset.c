@@ -286,6 +286,10 @@ START_TEST(test_zip_with_class_labels)
         ck_assert_msg(sg2_dataset_get(ds, k, px, lab, &err) == SG2_OK, "%s", err.msg);
         for (int j = 0; j < 5; j++)
             ck_assert_float_eq(lab[j], j == cls[k] ? 1.0f : 0.0f);
+        /* the label alone, as G's conditioning asks for it */
+        float only[5] = {-1, -1, -1, -1, -1};
+        ck_assert_msg(sg2_dataset_get(ds, k, NULL, only, &err) == SG2_OK, "%s", err.msg);
+        ck_assert_mem_eq(only, lab, sizeof lab);
     }
     sg2_dataset_close(ds);
     /* without --cond the labels are not used */
