@@ -3,7 +3,28 @@
  * pass needs only y.
  *
  * act: 0 linear, 1 leaky ReLU (slope alpha below 0), 2 ReLU.
- * clampv < 0 means no clamp. */
+ * clampv < 0 means no clamp.
+ *
+ * Tunables (the host reads the same values from its -D options):
+ * BA_WG: work-group size; BA_ITEMS: elements per work-item; BA_CONTIG: 1 =
+ * a work-item takes BA_ITEMS neighbours (suits CPUs), 0 = it strides by the
+ * global size so neighbouring work-items read neighbouring elements (GPUs).
+ * The global size is ceil(n / BA_ITEMS). */
+#ifndef BA_WG
+#define BA_WG 64
+#endif
+#ifndef BA_ITEMS
+#define BA_ITEMS 1
+#endif
+#ifndef BA_CONTIG
+#define BA_CONTIG 1
+#endif
+
+/* Element j of this work-item's share. */
+static int item_index(int j)
+{
+    return BA_CONTIG ? (int)get_global_id(0) * BA_ITEMS + j : (int)get_global_id(0) + j * (int)get_global_size(0);
+}
 
 static float activate(float v, int act, float alpha)
 {
@@ -21,16 +42,33 @@ __kernel void bias_act(int n, int C, int inner,
                        int act, float alpha, float gain, float clampv,
                        __global float *y, int y_off)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
-    float v = x[x_off + i];
-    if (has_bias)
-        v += b[b_off + (i / inner) % C];
-    float r = activate(v, act, alpha) * gain;
-    if (clampv >= 0.0f)
-        r = fmin(fmax(r, -clampv), clampv);
-    y[y_off + i] = r;
+#if BA_CONTIG
+    /* A run of neighbours: find the channel once, then step it along
+     * instead of dividing per element. */
+    int i0 = (int)get_global_id(0) * BA_ITEMS;
+    int q = i0 / inner, pos = i0 - q * inner, c = q % C; /* i0 = (q * inner) + pos, channel c */
+#endif
+    for (int j = 0; j < BA_ITEMS; j++) {
+        int i = item_index(j);
+        if (i >= n)
+            return;
+        float v = x[x_off + i];
+#if BA_CONTIG
+        if (has_bias)
+            v += b[b_off + c];
+        if (++pos == inner) {
+            pos = 0;
+            c = c + 1 == C ? 0 : c + 1;
+        }
+#else
+        if (has_bias)
+            v += b[b_off + (i / inner) % C];
+#endif
+        float r = activate(v, act, alpha) * gain;
+        if (clampv >= 0.0f)
+            r = fmin(fmax(r, -clampv), clampv);
+        y[y_off + i] = r;
+    }
 }
 
 /* dx = dy * slope(y) * gain, 0 where the output sits at the clamp (flat in x).
@@ -41,16 +79,18 @@ __kernel void bias_act_grad(int n,
                             int act, float alpha, float gain, float clampv,
                             __global float *dx, int dx_off)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
-    float yv = y[y_off + i];
-    float slope = 1.0f;
-    if (act == 1)
-        slope = yv > 0.0f ? 1.0f : alpha;
-    else if (act == 2)
-        slope = yv > 0.0f ? 1.0f : 0.0f;
-    /* An exact 0 where clamped, even if dy is not finite. */
-    int clamped = clampv >= 0.0f && fabs(yv) >= clampv;
-    dx[dx_off + i] = clamped ? 0.0f : dy[dy_off + i] * slope * gain;
+    for (int j = 0; j < BA_ITEMS; j++) {
+        int i = item_index(j);
+        if (i >= n)
+            return;
+        float yv = y[y_off + i];
+        float slope = 1.0f;
+        if (act == 1)
+            slope = yv > 0.0f ? 1.0f : alpha;
+        else if (act == 2)
+            slope = yv > 0.0f ? 1.0f : 0.0f;
+        /* An exact 0 where clamped, even if dy is not finite. */
+        int clamped = clampv >= 0.0f && fabs(yv) >= clampv;
+        dx[dx_off + i] = clamped ? 0.0f : dy[dy_off + i] * slope * gain;
+    }
 }

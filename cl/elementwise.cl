@@ -4,9 +4,23 @@
  * an input's strides are 0 along broadcast axes. All indices are int: the
  * host refuses tensors of 2^31 elements or more. */
 
+/* reduce_sum's tunables (per shape class: src/reduce.c). EW_WG: its
+ * work-group size, a power of two; the other kernels take any size.
+ * EW_RUN: 0 = the work-items of a group interleave over the summed
+ * elements (neighbours read neighbours: GPUs); 1 = each takes a run of
+ * them and walks the innermost summed axis by its stride (CPUs).
+ * EW_OPG: outputs per work-group (a power of two <= EW_WG), each summed by
+ * EW_WG / EW_OPG work-items: many short sums need few work-groups. */
 #ifndef EW_WG
 #define EW_WG 64
 #endif
+#ifndef EW_RUN
+#define EW_RUN 0
+#endif
+#ifndef EW_OPG
+#define EW_OPG 1
+#endif
+#define EW_SUB (EW_WG / EW_OPG) /* work-items per output */
 
 /* Offset of linear index i of `shape` under `strides`. */
 static int strided_offset(int i, int8 shape, int8 strides)
@@ -79,7 +93,7 @@ __kernel void copy_strided(int n, int8 shape,
     y[y_off + strided_offset(i, shape, y_strides)] = x[x_off + strided_offset(i, shape, x_strides)];
 }
 
-/* One work-group per output element: out[o] = sum over the `inner` index
+/* EW_OPG outputs per work-group: out[o] = sum over the `inner` index
  * space of x. keep/keep_strides walk the kept axes, red/red_strides the
  * reduced ones. A fixed-order tree in local memory keeps results identical
  * from run to run (no atomics), and each work-item sums with Kahan
@@ -90,25 +104,44 @@ __kernel void reduce_sum(int n_out, int n_red,
                          __global float *y, int y_off, float scale)
 {
     __local float part[EW_WG];
-    int o = get_group_id(0);
     int lid = get_local_id(0);
-    if (o >= n_out)
-        return;
-    int base = x_off + strided_offset(o, keep, keep_strides);
+    int sub = lid % EW_SUB;
+    int o = get_group_id(0) * EW_OPG + lid / EW_SUB;
     float sum = 0.0f, comp = 0.0f;
-    for (int r = lid; r < n_red; r += EW_WG) {
-        float v = x[base + strided_offset(r, red, red_strides)] - comp;
-        float t = sum + v;
-        comp = (t - sum) - v;
-        sum = t;
+    /* No early return: every work-item must reach the barriers. */
+    if (o < n_out) {
+        int base = x_off + strided_offset(o, keep, keep_strides);
+#if EW_RUN
+        /* One strided_offset per stretch along the innermost summed axis. */
+        int chunk = (n_red + EW_SUB - 1) / EW_SUB;
+        int r = sub * chunk, r_end = min(r + chunk, n_red);
+        while (r < r_end) {
+            int len = min(red.s5 - r % red.s5, r_end - r);
+            __global const float *p = x + base + strided_offset(r, red, red_strides);
+            for (int k = 0; k < len; k++) {
+                float v = p[k * red_strides.s5] - comp;
+                float t = sum + v;
+                comp = (t - sum) - v;
+                sum = t;
+            }
+            r += len;
+        }
+#else
+        for (int r = sub; r < n_red; r += EW_SUB) {
+            float v = x[base + strided_offset(r, red, red_strides)] - comp;
+            float t = sum + v;
+            comp = (t - sum) - v;
+            sum = t;
+        }
+#endif
     }
     part[lid] = sum;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int w = EW_WG / 2; w > 0; w >>= 1) {
-        if (lid < w)
+    for (int w = EW_SUB / 2; w > 0; w >>= 1) {
+        if (sub < w)
             part[lid] += part[lid + w];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (lid == 0)
-        y[y_off + o] = part[0] * scale;
+    if (sub == 0 && o < n_out)
+        y[y_off + o] = part[lid] * scale;
 }

@@ -8,8 +8,10 @@
  * piecewise-linear activations this is exact: their second derivative is
  * zero away from the kinks. */
 #include <math.h>
+#include <stdio.h>
 
 #include "src/op_util.h"
+#include "src/tune.h"
 
 sg2_bias_act_params sg2_bias_act_defaults(sg2_act act)
 {
@@ -40,6 +42,16 @@ static int bad_params(sg2_ctx *ctx, const char *op, const sg2_bias_act_params *p
         return 1;
     }
     return 0;
+}
+
+/* The kernel with its tuned options, launched over n elements: BA_ITEMS
+ * per work-item, BA_WG per work-group (clamped to the kernel's limit). */
+static sg2_status launch_tuned(sg2_ctx *ctx, sg2_args *a, size_t n, const char *opts)
+{
+    size_t items = (size_t)sg2_tune_option_value(opts, "BA_ITEMS", 1);
+    size_t global = (n + items - 1) / items, local = (size_t)sg2_tune_option_value(opts, "BA_WG", 64);
+    sg2_tune_clamp_local(&local, 1, a->k->max_work_group);
+    return sg2_launch(ctx->rt, a, 1, &global, &local, &ctx->err);
 }
 
 static void bias_act_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, const int *needs, sg2_tensor **gin)
@@ -75,7 +87,11 @@ sg2_tensor *sg2_bias_act(sg2_ctx *ctx,
     int C = (int)x->shape[1];
     int inner = (int)(x->numel / (x->shape[0] * x->shape[1]));
     sg2_tensor *y = sg2_tensor_empty(ctx, x->ndim, x->shape);
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "bias_act.cl", "bias_act", NULL);
+    char opts[SG2_TUNE_OPTS_LEN];
+    sg2_tune_options(ctx, &sg2_tune_family_bias_act,
+                     (const int[SG2_TUNE_DIMS]){(int)x->shape[0], C, inner, b != NULL, (int)p->act}, opts,
+                     sizeof opts);
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "bias_act.cl", "bias_act", opts);
     if (!y || !k)
         return NULL;
     /* Without a bias, x's buffer stands in for the unused argument: a NULL
@@ -96,7 +112,7 @@ sg2_tensor *sg2_bias_act(sg2_ctx *ctx,
     sg2_args_float(&a, p->clamp);
     sg2_args_mem(&a, y->buf->mem);
     sg2_args_int(&a, (int)y->offset);
-    if (sg2_launch1d(ctx, &a, (size_t)x->numel))
+    if (launch_tuned(ctx, &a, (size_t)x->numel, opts))
         return NULL;
     sg2_tensor *in[2] = {x, b};
     if (sg2_autograd_wants(ctx, in, 2)) {
@@ -129,7 +145,10 @@ sg2_tensor *sg2_bias_act_grad(sg2_ctx *ctx,
     if (bad_params(ctx, "bias_act_grad", p))
         return NULL;
     sg2_tensor *dx = sg2_tensor_empty(ctx, dy->ndim, dy->shape);
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "bias_act.cl", "bias_act_grad", NULL);
+    char opts[SG2_TUNE_OPTS_LEN];
+    sg2_tune_options(ctx, &sg2_tune_family_bias_act_grad, (const int[SG2_TUNE_DIMS]){(int)dy->numel}, opts,
+                     sizeof opts);
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "bias_act.cl", "bias_act_grad", opts);
     if (!dx || !k)
         return NULL;
     sg2_args a = sg2_args_begin(k);
@@ -144,7 +163,7 @@ sg2_tensor *sg2_bias_act_grad(sg2_ctx *ctx,
     sg2_args_float(&a, p->clamp);
     sg2_args_mem(&a, dx->buf->mem);
     sg2_args_int(&a, (int)dx->offset);
-    if (sg2_launch1d(ctx, &a, (size_t)dy->numel))
+    if (launch_tuned(ctx, &a, (size_t)dy->numel, opts))
         return NULL;
     /* y is no input: no gradient flows into it. Keep a detached copy so a
      * caller's y with a graph does not keep that graph alive. */
@@ -154,3 +173,92 @@ sg2_tensor *sg2_bias_act_grad(sg2_ctx *ctx,
     }
     return dx;
 }
+
+/* ---- tuning ------------------------------------------------------------- */
+/* bias_act dims: {outer, C, inner, has_bias, act}; bias_act_grad dims: {n}. */
+
+static int bias_act_valid(const int *v, const void *dev)
+{
+    /* With one item per work-item both layouts are the same kernel. */
+    return (size_t)v[0] <= ((const sg2_device_info *)dev)->max_work_group && (v[1] > 1 || v[2] == 1);
+}
+
+static const sg2_tune_space bias_act_space = {
+    3,
+    {{"BA_WG", 5, {64, 16, 32, 128, 256}}, {"BA_ITEMS", 4, {1, 2, 4, 8}}, {"BA_CONTIG", 2, {1, 0}}},
+    bias_act_valid,
+};
+
+/* Element count rounded up to a power of 16 (from 2^12). */
+static void numel_class(long long n, char *out, size_t cap)
+{
+    int e = 12;
+    while ((1ll << e) < n && e < 28)
+        e += 4;
+    snprintf(out, cap, "n2^%d", e);
+}
+
+static void bias_act_class(const int *d, char *out, size_t cap)
+{
+    numel_class((long long)d[0] * d[1] * d[2], out, cap);
+}
+
+static void bias_act_grad_class(const int *d, char *out, size_t cap)
+{
+    numel_class(d[0], out, cap);
+}
+
+static sg2_status bias_act_setup(sg2_ctx *ctx, const int *d, sg2_tensor **in)
+{
+    in[0] = sg2_tune_random_tensor(ctx, 3, (const int64_t[]){d[0], d[1], d[2]}, 2);
+    in[1] = sg2_tune_random_tensor(ctx, 1, (const int64_t[]){d[1]}, 3);
+    return ctx->err.status;
+}
+
+static sg2_tensor *bias_act_run(sg2_ctx *ctx, const int *d, sg2_tensor *const *in)
+{
+    sg2_bias_act_params p = sg2_bias_act_defaults(d[4] == 0 ? SG2_ACT_LINEAR : d[4] == 2 ? SG2_ACT_RELU : SG2_ACT_LRELU);
+    return sg2_bias_act(ctx, in[0], d[3] ? in[1] : NULL, &p);
+}
+
+static sg2_status bias_act_grad_setup(sg2_ctx *ctx, const int *d, sg2_tensor **in)
+{
+    in[0] = sg2_tune_random_tensor(ctx, 1, (const int64_t[]){d[0]}, 4);
+    in[1] = sg2_tune_random_tensor(ctx, 1, (const int64_t[]){d[0]}, 5);
+    return ctx->err.status;
+}
+
+static sg2_tensor *bias_act_grad_run(sg2_ctx *ctx, const int *d, sg2_tensor *const *in)
+{
+    (void)d;
+    sg2_bias_act_params p = sg2_bias_act_defaults(SG2_ACT_LRELU);
+    return sg2_bias_act_grad(ctx, in[0], in[1], &p);
+}
+
+/* Batch 4: a dense layer of 512, and 512-channel maps at 8x8 and 32x32
+ * (the 32x32 preset), 64 channels at 256x256 (paper256). */
+static const int bias_act_presets[][SG2_TUNE_DIMS] = {
+    {4, 512, 1, 1, 1}, {4, 512, 64, 1, 1}, {4, 512, 1024, 1, 1}, {4, 64, 65536, 1, 1}};
+static const int bias_act_grad_presets[][SG2_TUNE_DIMS] = {{2048}, {131072}, {2097152}, {16777216}};
+
+const sg2_tune_family sg2_tune_family_bias_act = {
+    .name = "bias_act",
+    .kernel_file = "bias_act.cl",
+    .space = &bias_act_space,
+    .shape_class = bias_act_class,
+    .setup = bias_act_setup,
+    .run = bias_act_run,
+    .presets = bias_act_presets,
+    .n_presets = (int)(sizeof bias_act_presets / sizeof bias_act_presets[0]),
+};
+
+const sg2_tune_family sg2_tune_family_bias_act_grad = {
+    .name = "bias_act_grad",
+    .kernel_file = "bias_act.cl",
+    .space = &bias_act_space,
+    .shape_class = bias_act_grad_class,
+    .setup = bias_act_grad_setup,
+    .run = bias_act_grad_run,
+    .presets = bias_act_grad_presets,
+    .n_presets = (int)(sizeof bias_act_grad_presets / sizeof bias_act_grad_presets[0]),
+};

@@ -27,6 +27,7 @@ static const command commands[] = {
     {"interpolate", "frames between seeds, in W or Z", sg2_cmd_interpolate},
     {"convert", "reference .pkl to a .safetensors checkpoint", sg2_cmd_convert},
     {"dataset", "make a dataset zip or folder (the reference's dataset_tool.py)", sg2_cmd_dataset},
+    {"tune", "tune kernel work-group sizes for this device, write the cache", sg2_cmd_tune},
     {"help", "show this help", cmd_help},
 };
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "src/op_util.h"
+#include "src/tune.h"
 
 typedef struct sum_params {
     unsigned axes;
@@ -30,20 +31,26 @@ static void sum_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, con
 
 static const sg2_op_def sum_def = {"sum", sum_backward};
 
-/* Power-of-two work-group for reduce_sum that the kernel accepts. */
-static const sg2_kernel_entry *reduce_kernel(sg2_ctx *ctx, int *wg)
+/* reduce_sum with its tuned options: work-group EW_WG (a power of two, 64
+ * by default) and EW_OPG outputs per group. When the device allows less,
+ * the largest power of two it accepts: EW_WG sizes a local array, so it is
+ * rebuilt, not clamped. */
+static const sg2_kernel_entry *reduce_kernel(sg2_ctx *ctx, int n_out, int n_red, int *wg, int *opg)
 {
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "elementwise.cl", "reduce_sum", NULL);
-    if (!k || k->max_work_group >= 64) {
-        *wg = 64;
+    char opts[SG2_TUNE_OPTS_LEN];
+    sg2_tune_options(ctx, &sg2_tune_family_reduce_sum, (const int[SG2_TUNE_DIMS]){1, n_out, n_red}, opts,
+                     sizeof opts);
+    *wg = sg2_tune_option_value(opts, "EW_WG", 64);
+    *opg = sg2_tune_option_value(opts, "EW_OPG", 1);
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "elementwise.cl", "reduce_sum", opts[0] ? opts : NULL);
+    if (!k || k->max_work_group >= (size_t)*wg)
         return k;
-    }
-    int w = 1;
+    int w = 1, run = sg2_tune_option_value(opts, "EW_RUN", 0);
     while ((size_t)(w * 2) <= k->max_work_group)
         w *= 2;
-    char opts[32];
-    snprintf(opts, sizeof opts, "-DEW_WG=%d", w);
     *wg = w;
+    *opg = *opg < w ? *opg : w;
+    snprintf(opts, sizeof opts, "-DEW_WG=%d -DEW_RUN=%d -DEW_OPG=%d", w, run, *opg);
     return sg2_kernel(ctx, "elementwise.cl", "reduce_sum", opts);
 }
 
@@ -81,8 +88,8 @@ static sg2_tensor *sum_scaled(sg2_ctx *ctx, sg2_tensor *x, unsigned axes, int ke
     }
     float scale = mean ? (float)(1.0 / (double)count) : 1.0f;
     sg2_tensor *y = sg2_tensor_empty(ctx, ondim, oshape);
-    int wg = 64;
-    const sg2_kernel_entry *k = reduce_kernel(ctx, &wg);
+    int wg = 64, opg = 1;
+    const sg2_kernel_entry *k = y ? reduce_kernel(ctx, (int)y->numel, (int)count, &wg, &opg) : NULL;
     if (!y || !k)
         return NULL;
     sg2_args a = sg2_args_begin(k);
@@ -97,7 +104,8 @@ static sg2_tensor *sum_scaled(sg2_ctx *ctx, sg2_tensor *x, unsigned axes, int ke
     sg2_args_mem(&a, y->buf->mem);
     sg2_args_int(&a, (int)y->offset);
     sg2_args_float(&a, scale);
-    size_t global = (size_t)y->numel * (size_t)wg, local = (size_t)wg;
+    size_t groups = ((size_t)y->numel + (size_t)opg - 1) / (size_t)opg;
+    size_t global = groups * (size_t)wg, local = (size_t)wg;
     if (sg2_launch(ctx->rt, &a, 1, &global, &local, &ctx->err))
         return NULL;
     sum_params p = {axes, keepdim, scale};
@@ -141,3 +149,59 @@ sg2_tensor *sg2_sum_to(sg2_ctx *ctx, sg2_tensor *x, int ndim, const int64_t *sha
         return x;
     return sg2_reshape(ctx, sg2_sum(ctx, x, axes, 1), ndim, shape);
 }
+
+/* ---- tuning ------------------------------------------------------------- */
+/* dims: {a, n_out, b}: x[a, n_out, b] summed over axes 0 and 2. */
+
+static int reduce_valid(const int *v, const void *dev)
+{
+    return (size_t)v[0] <= ((const sg2_device_info *)dev)->max_work_group && v[2] <= v[0];
+}
+
+static const sg2_tune_space reduce_space = {
+    3,
+    {{"EW_WG", 6, {64, 8, 16, 32, 128, 256}}, {"EW_RUN", 2, {0, 1}}, {"EW_OPG", 4, {1, 4, 16, 64}}},
+    reduce_valid,
+};
+
+/* Outputs and summed elements, each rounded up to a power of 16. */
+static void reduce_class(const int *d, char *out, size_t cap)
+{
+    long long n_red = (long long)d[0] * d[2];
+    int eo = 0, er = 0;
+    while ((1ll << eo) < d[1] && eo < 28)
+        eo += 4;
+    while ((1ll << er) < n_red && er < 28)
+        er += 4;
+    snprintf(out, cap, "out2^%d-red2^%d", eo, er);
+}
+
+static sg2_status reduce_setup(sg2_ctx *ctx, const int *d, sg2_tensor **in)
+{
+    in[0] = sg2_tune_random_tensor(ctx, 3, (const int64_t[]){d[0], d[1], d[2]}, 6);
+    return ctx->err.status;
+}
+
+static sg2_tensor *reduce_run(sg2_ctx *ctx, const int *d, sg2_tensor *const *in)
+{
+    (void)d;
+    return sg2_sum(ctx, in[0], 5u, 0);
+}
+
+/* Batch 4: bias gradients of 512 channels at 8x8 and 32x32 and of 64
+ * channels at 256x256 (sums over N, H, W), a loss mean over a batch, and
+ * the modulated conv's demodulation (squared 3x3 weights summed per output
+ * and input channel) at 512 and 64 channels. */
+static const int reduce_presets[][SG2_TUNE_DIMS] = {
+    {4, 512, 64}, {4, 512, 1024}, {4, 64, 65536}, {1, 1, 4096}, {1, 512 * 512, 9}, {1, 64 * 64, 9}};
+
+const sg2_tune_family sg2_tune_family_reduce_sum = {
+    .name = "reduce_sum",
+    .kernel_file = "elementwise.cl",
+    .space = &reduce_space,
+    .shape_class = reduce_class,
+    .setup = reduce_setup,
+    .run = reduce_run,
+    .presets = reduce_presets,
+    .n_presets = (int)(sizeof reduce_presets / sizeof reduce_presets[0]),
+};

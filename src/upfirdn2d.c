@@ -6,9 +6,12 @@
  * this one op. The filter is a constant: it is kept on the node as a saved
  * tensor, never as an input, so no gradient is ever computed for it. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "src/op_util.h"
+#include "src/tune.h"
 
 /* Output length along one axis, or 0 when the padded, upsampled signal is
  * shorter than the filter (C division would round a negative numerator
@@ -53,11 +56,12 @@ static sg2_upfirdn2d_params adjoint_params(const sg2_upfirdn2d_params *p, int H,
     return q;
 }
 
-/* A work-group of up to 64 items that covers rows of the output plane
- * without much waste on small images: width first, then height. */
-static void work_group(const sg2_kernel_entry *k, const size_t global[3], size_t local[3])
+/* A work-group of up to `wg` items (the tuned UPF_WG) that covers rows of
+ * the output plane without much waste on small images: width first, then
+ * height; never more than the kernel allows on this device. */
+static void work_group(const sg2_kernel_entry *k, int wg, const size_t global[3], size_t local[3])
 {
-    size_t cap = k->max_work_group < 64 ? k->max_work_group : 64;
+    size_t cap = wg > 0 ? (size_t)wg : 64;
     size_t lx = 1, ly = 1;
     while (lx * 2 <= cap && lx < global[0])
         lx *= 2;
@@ -66,6 +70,16 @@ static void work_group(const sg2_kernel_entry *k, const size_t global[3], size_t
     local[0] = lx;
     local[1] = ly;
     local[2] = 1;
+    sg2_tune_clamp_local(local, 3, k->max_work_group);
+}
+
+/* UPF_SPEC: the op's constants appended to the tuned options. */
+static void specialize(char *opts, size_t cap, const sg2_upfirdn2d_params *p, int fh, int fw)
+{
+    size_t len = strlen(opts);
+    snprintf(opts + len, cap - len,
+             " -DUPF_FH=%d -DUPF_FW=%d -DUPF_UPX=%d -DUPF_UPY=%d -DUPF_DOWNX=%d -DUPF_DOWNY=%d -DUPF_FLIP=%d", fh, fw,
+             p->up_x, p->up_y, p->down_x, p->down_y, p->flip ? 1 : 0);
 }
 
 static void upfirdn2d_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, const int *needs, sg2_tensor **gin)
@@ -115,7 +129,14 @@ sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx,
         return sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d: padded size out of the 32-bit index range");
     int64_t shape[4] = {x->shape[0], x->shape[1], Ho, Wo};
     sg2_tensor *y = sg2_tensor_empty(ctx, 4, shape);
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "upfirdn2d.cl", "upfirdn2d", NULL);
+    const int dims[SG2_TUNE_DIMS] = {(int)(x->shape[0] * x->shape[1]), (int)H, (int)W, p->up_x, p->down_x,
+                                     p->pad_x0, p->pad_x1, (int)fw};
+    char opts[SG2_TUNE_OPTS_LEN + 128];
+    sg2_tune_options(ctx, &sg2_tune_family_upfirdn2d, dims, opts, SG2_TUNE_OPTS_LEN);
+    int px = sg2_tune_option_value(opts, "UPF_PX", 1);
+    if (sg2_tune_option_value(opts, "UPF_SPEC", 0))
+        specialize(opts, sizeof opts, p, (int)fh, (int)fw);
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "upfirdn2d.cl", "upfirdn2d", opts);
     if (!y || !k)
         return NULL;
     sg2_args a = sg2_args_begin(k);
@@ -140,8 +161,9 @@ sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx,
     sg2_args_float(&a, p->gain);
     sg2_args_mem(&a, y->buf->mem);
     sg2_args_int(&a, (int)y->offset);
-    size_t global[3] = {(size_t)Wo, (size_t)Ho, (size_t)(x->shape[0] * x->shape[1])}, local[3];
-    work_group(k, global, local);
+    size_t global[3] = {((size_t)Wo + (size_t)px - 1) / (size_t)px, (size_t)Ho, (size_t)(x->shape[0] * x->shape[1])};
+    size_t local[3];
+    work_group(k, sg2_tune_option_value(opts, "UPF_WG", 64), global, local);
     if (sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err))
         return NULL;
     /* Only x is an input: the filter rides along as a saved constant. */
@@ -172,3 +194,68 @@ sg2_tensor *sg2_fir_filter(sg2_ctx *ctx, const float *taps, /* [n] */ int n)
     free(h);
     return f;
 }
+
+/* ---- tuning ------------------------------------------------------------- */
+/* dims: {planes, H, W, up, down, pad0, pad1, taps}, the same along x and y. */
+
+static int upfirdn2d_valid(const int *v, const void *dev)
+{
+    return (size_t)v[0] <= ((const sg2_device_info *)dev)->max_work_group;
+}
+
+static const sg2_tune_space upfirdn2d_space = {
+    3,
+    {{"UPF_WG", 5, {64, 16, 32, 128, 256}}, {"UPF_PX", 4, {1, 2, 4, 8}}, {"UPF_SPEC", 2, {0, 1}}},
+    upfirdn2d_valid,
+};
+
+static int64_t dims_out_width(const int *d)
+{
+    return out_len(d[2], d[3], d[4], d[5], d[6], d[7]);
+}
+
+/* Resampling mode, taps and output width rounded up to a power of two. */
+static void upfirdn2d_class(const int *d, char *out, size_t cap)
+{
+    int64_t wo = dims_out_width(d), w = 8;
+    while (w < wo && w < 1024)
+        w *= 2;
+    snprintf(out, cap, "up%d-down%d-k%d-w%lld", d[3], d[4], d[7], (long long)w);
+}
+
+static sg2_status upfirdn2d_setup(sg2_ctx *ctx, const int *d, sg2_tensor **in)
+{
+    static const float taps[8] = {1, 3, 3, 1, 1, 3, 3, 1};
+    in[0] = sg2_tune_random_tensor(ctx, 4, (const int64_t[]){1, d[0], d[1], d[2]}, 1);
+    in[1] = sg2_fir_filter(ctx, taps, d[7] < 1 || d[7] > 8 ? 4 : d[7]);
+    return ctx->err.status;
+}
+
+static sg2_tensor *upfirdn2d_run(sg2_ctx *ctx, const int *d, sg2_tensor *const *in)
+{
+    sg2_upfirdn2d_params p = {.up_x = d[3], .up_y = d[3], .down_x = d[4], .down_y = d[4], .pad_x0 = d[5],
+                              .pad_x1 = d[6], .pad_y0 = d[5], .pad_y1 = d[6], .flip = 0, .gain = 1.0f};
+    return sg2_upfirdn2d(ctx, in[0], in[1], &p);
+}
+
+/* The 32x32 preset (512 channels) and paper256 (64 channels at 256x256),
+ * batch 1: the blur after the up-conv, ToRGB's upsampling, the blur before
+ * the down-conv and the skip path's downsampling. The class ignores the
+ * number of planes, so one image keeps each timing short and the search
+ * budget goes to more candidates. */
+static const int upfirdn2d_presets[][SG2_TUNE_DIMS] = {
+    {512, 33, 33, 1, 1, 1, 1, 4},  {3, 16, 16, 2, 1, 2, 1, 4},    {512, 32, 32, 1, 1, 2, 2, 4},
+    {512, 32, 32, 1, 2, 1, 1, 4},  {64, 257, 257, 1, 1, 1, 1, 4}, {3, 128, 128, 2, 1, 2, 1, 4},
+    {64, 256, 256, 1, 1, 2, 2, 4}, {64, 256, 256, 1, 2, 1, 1, 4},
+};
+
+const sg2_tune_family sg2_tune_family_upfirdn2d = {
+    .name = "upfirdn2d",
+    .kernel_file = "upfirdn2d.cl",
+    .space = &upfirdn2d_space,
+    .shape_class = upfirdn2d_class,
+    .setup = upfirdn2d_setup,
+    .run = upfirdn2d_run,
+    .presets = upfirdn2d_presets,
+    .n_presets = (int)(sizeof upfirdn2d_presets / sizeof upfirdn2d_presets[0]),
+};
