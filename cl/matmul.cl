@@ -94,3 +94,99 @@ __kernel void gemm_tiled(int M, int N, int K,
         }
     }
 }
+
+/* ---- gemm_vec: packed panels, vectors along N, no local memory ---------
+ *
+ * For devices where local memory is ordinary cached memory (CPUs: PoCL) and
+ * wide vectors are what makes SIMD code. gemm_pack first copies op(A) into
+ * panels of GMR rows and op(B) into panels of GV columns, each stored
+ * k-major ([panel][k][lane], zero past the matrix), so the product streams
+ * through contiguous memory whatever the stored layouts and leading
+ * dimensions (a power-of-two stride between successive k would map every
+ * access to one cache set). A work-item then computes GMR rows x GV columns
+ * of C, one GV-wide vector per row: per k, one vector load of the B panel
+ * and GMR loads of the A panel broadcast into multiply-adds.
+ * Range of gemm_vec: (ceil(N / GV), ceil(M / GMR), batch). */
+
+#ifndef GV
+#define GV 16  /* columns per work-item, one vector: 4, 8 or 16 */
+#endif
+#ifndef GMR
+#define GMR 16 /* rows per work-item */
+#endif
+
+#if GV == 4
+typedef float4 gvfloat;
+#define GVLOAD vload4
+#define GVSTORE vstore4
+#elif GV == 8
+typedef float8 gvfloat;
+#define GVLOAD vload8
+#define GVSTORE vstore8
+#elif GV == 16
+typedef float16 gvfloat;
+#define GVLOAD vload16
+#define GVSTORE vstore16
+#else
+#error "GV must be 4, 8 or 16"
+#endif
+
+/* Register tiles need their loops unrolled; see cl/conv_tiled.cl. */
+#define GEMM_UNROLL _Pragma("unroll")
+
+/* p[batch][panel][k][lane] = src[batch * s_b + k * s_k + (panel * lanes + lane) * s_j],
+ * zero where panel * lanes + lane >= J. One work-item per element of p. */
+__kernel void gemm_pack(int batch, int K, int J, int lanes,
+                        __global const float *src, int s_off, int s_k, int s_j, int s_b,
+                        __global float *p)
+{
+    int panels = (J + lanes - 1) / lanes;
+    int i = get_global_id(0);
+    if (i >= batch * panels * K * lanes)
+        return;
+    int lane = i % lanes;
+    int t = i / lanes;
+    int k = t % K; t /= K;
+    int j = t % panels * lanes + lane;
+    int b = t / panels;
+    p[i] = j < J ? src[s_off + b * s_b + k * s_k + j * s_j] : 0.0f;
+}
+
+__kernel void gemm_vec(int M, int N, int K,
+                       __global const float *ap, __global const float *bp,
+                       __global float *c, int c_off, int c_sb)
+{
+    const int nb = get_global_id(0), mb = get_global_id(1), batch = get_global_id(2);
+    const int n0 = nb * GV, m0 = mb * GMR;
+    if (n0 >= N || m0 >= M)
+        return;
+    const int m_panels = (M + GMR - 1) / GMR, n_panels = (N + GV - 1) / GV;
+    __global const float *a = ap + ((batch * m_panels + mb) * K) * GMR;
+    __global const float *b = bp + ((batch * n_panels + nb) * K) * GV;
+
+    gvfloat acc[GMR];
+    GEMM_UNROLL
+    for (int r = 0; r < GMR; r++)
+        acc[r] = (gvfloat)(0.0f);
+    for (int k = 0; k < K; k++) {
+        gvfloat bv = GVLOAD(k, b);
+        GEMM_UNROLL
+        for (int r = 0; r < GMR; r++)
+            acc[r] += a[k * GMR + r] * bv;
+    }
+
+    __global float *cp = c + c_off + batch * c_sb + m0 * N + n0;
+    GEMM_UNROLL
+    for (int r = 0; r < GMR; r++) {
+        if (m0 + r >= M)
+            continue;
+        if (n0 + GV <= N) {
+            GVSTORE(acc[r], 0, cp + r * N);
+        } else {
+            float t[GV];
+            GVSTORE(acc[r], 0, t);
+            for (int j = 0; n0 + j < N; j++)
+                cp[r * N + j] = t[j];
+        }
+    }
+}

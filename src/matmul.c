@@ -2,8 +2,9 @@
  *
  * Two backends compute the same thing: CLBlast (the default; Sgemm and
  * SgemmStridedBatched only, because every distinct CLBlast routine costs a
- * 10-20 s first compile on PoCL) and our own tiled kernel in cl/matmul.cl,
- * chosen with SG2_GEMM=own so the two can be compared and tuned.
+ * 10-20 s first compile on PoCL) and our own kernels in cl/matmul.cl,
+ * chosen with SG2_GEMM=own (vectors along N, for CPUs) or SG2_GEMM=own-local
+ * (tiles staged in local memory, for GPUs) so they can be compared and tuned.
  *
  * Backward, for C = op(A) op(B): d op(A) = dC op(B)^T and d op(B) = op(A)^T dC,
  * each arranged with the transpose flags so the result has the input's stored
@@ -125,7 +126,7 @@ static const sg2_kernel_entry *own_kernel(sg2_ctx *ctx, gemm_tiles *chosen)
 }
 
 /* Same contract as gemm_clblast, with cl/matmul.cl. */
-static sg2_status gemm_own(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb, const sg2_tensor *a,
+static sg2_status gemm_own_local(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb, const sg2_tensor *a,
                            const sg2_tensor *b, sg2_tensor *c)
 {
     gemm_tiles t;
@@ -158,17 +159,85 @@ static sg2_status gemm_own(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb, con
     return sg2_launch(ctx->rt, &args, 3, global, local, &ctx->err);
 }
 
-/* SG2_GEMM=own selects our kernel; unset or "clblast" selects CLBlast. Read
- * per call so a test or benchmark can switch within one process. */
-static int use_own_gemm(sg2_ctx *ctx)
+/* Panels of `lanes` along j, k-major: see gemm_pack in cl/matmul.cl.
+ * Element (k, j) of matrix b of src is at offset + b*s_b + k*s_k + j*s_j. */
+static sg2_tensor *gemm_pack(sg2_ctx *ctx, const sg2_tensor *src, int batch, int K, int J, int lanes, int s_k,
+                             int s_j, int s_b)
+{
+    int panels = (J + lanes - 1) / lanes;
+    int64_t shape[4] = {batch, panels, K, lanes};
+    sg2_tensor *p = sg2_tensor_empty(ctx, 4, shape);
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "matmul.cl", "gemm_pack", NULL);
+    if (!p || !k)
+        return NULL;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, batch);
+    sg2_args_int(&a, K);
+    sg2_args_int(&a, J);
+    sg2_args_int(&a, lanes);
+    sg2_args_mem(&a, src->buf->mem);
+    sg2_args_int(&a, (int)src->offset);
+    sg2_args_int(&a, s_k);
+    sg2_args_int(&a, s_j);
+    sg2_args_int(&a, s_b);
+    sg2_args_mem(&a, p->buf->mem);
+    if (sg2_launch1d(ctx, &a, (size_t)p->numel))
+        return NULL;
+    return p;
+}
+
+/* Same contract as gemm_clblast, with gemm_vec of cl/matmul.cl on packed
+ * copies of both operands: M*K + K*N moves against M*N*K multiply-adds. */
+static sg2_status gemm_own_vec(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb, const sg2_tensor *a,
+                               const sg2_tensor *b, sg2_tensor *c)
+{
+    enum { GV = 16, GMR = 16, LWS0 = 4, LWS1 = 4 }; /* the defaults of cl/matmul.cl; the work-group's shape */
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "matmul.cl", "gemm_vec", NULL);
+    if (!k)
+        return ctx->err.status;
+    size_t mark = sg2_scope_begin(ctx);
+    /* op(A)[m][k] = a[m * a_sm + k * a_sk]; op(B)[k][n] = b[k * b_sk + n * b_sn] */
+    int a_sm = ta ? 1 : d->lda, a_sk = ta ? d->lda : 1;
+    int b_sk = tb ? 1 : d->ldb, b_sn = tb ? d->ldb : 1;
+    sg2_tensor *ap = gemm_pack(ctx, a, d->batch, d->K, d->M, GMR, a_sk, a_sm, d->M * d->K);
+    sg2_tensor *bp = ap ? gemm_pack(ctx, b, d->batch, d->K, d->N, GV, b_sk, b_sn, d->K * d->N) : NULL;
+    if (bp) {
+        sg2_args args = sg2_args_begin(k);
+        sg2_args_int(&args, d->M);
+        sg2_args_int(&args, d->N);
+        sg2_args_int(&args, d->K);
+        sg2_args_mem(&args, ap->buf->mem);
+        sg2_args_mem(&args, bp->buf->mem);
+        sg2_args_mem(&args, c->buf->mem);
+        sg2_args_int(&args, (int)c->offset);
+        sg2_args_int(&args, d->M * d->N);
+        size_t local[3] = {LWS0, LWS1, 1};
+        while (local[0] * local[1] > k->max_work_group)
+            local[local[0] >= local[1] ? 0 : 1] /= 2;
+        size_t global[3] = {(size_t)((d->N + GV - 1) / GV), (size_t)((d->M + GMR - 1) / GMR), (size_t)d->batch};
+        sg2_launch(ctx->rt, &args, 3, global, local, &ctx->err);
+    }
+    sg2_scope_end(ctx, mark, NULL, 0);
+    return ctx->err.status;
+}
+
+typedef sg2_status (*gemm_fn)(sg2_ctx *, const gemm_dims *, int, int, const sg2_tensor *, const sg2_tensor *,
+                              sg2_tensor *);
+
+/* $SG2_GEMM: unset or "clblast" selects CLBlast, "own" our vector kernel,
+ * "own-local" our local-memory tiled kernel. Read per call so a test or
+ * benchmark can switch within one process. NULL (error recorded) otherwise. */
+static gemm_fn gemm_backend(sg2_ctx *ctx)
 {
     const char *v = getenv("SG2_GEMM");
     if (!v || !*v || strcmp(v, "clblast") == 0)
-        return 0;
+        return gemm_clblast;
     if (strcmp(v, "own") == 0)
-        return 1;
-    sg2_fail(ctx, SG2_ERR_ARG, "matmul: SG2_GEMM=%s (expected \"own\" or \"clblast\")", v);
-    return -1;
+        return gemm_own_vec;
+    if (strcmp(v, "own-local") == 0)
+        return gemm_own_local;
+    sg2_fail(ctx, SG2_ERR_ARG, "matmul: SG2_GEMM=%s (expected \"clblast\", \"own\" or \"own-local\")", v);
+    return NULL;
 }
 
 sg2_tensor *sg2_matmul(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b, int ta, int tb)
@@ -201,13 +270,13 @@ sg2_tensor *sg2_matmul(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b, int ta, int t
                         sg2_shape_str(a, sa, sizeof sa), ta ? "^T" : "", d.K, sg2_shape_str(b, sb, sizeof sb),
                         tb ? "^T" : "", kb);
     int64_t shape[3] = {d.batch, d.M, d.N};
-    int own = use_own_gemm(ctx);
-    if (own < 0)
+    gemm_fn gemm = gemm_backend(ctx);
+    if (!gemm)
         return NULL;
     sg2_tensor *c = batched ? sg2_tensor_empty(ctx, 3, shape) : sg2_tensor_empty(ctx, 2, shape + 1);
     if (!c)
         return NULL;
-    if ((own ? gemm_own : gemm_clblast)(ctx, &d, ta, tb, a, b, c))
+    if (gemm(ctx, &d, ta, tb, a, b, c))
         return NULL;
     matmul_params p = {ta, tb};
     sg2_tensor *in[2] = {a, b};

@@ -3,7 +3,8 @@
  * per-sample grouped layout modulated convolution uses); first gradients of
  * every input against central differences of the reference; second-order
  * gradients (a gradient taken with create_graph, then differentiated again)
- * against central differences of the double first gradient; bad input. */
+ * against central differences of the double first gradient; the direct
+ * kernels and other tile sizes of the tiled ones; bad input. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,14 +22,14 @@ typedef struct conv_cfg {
     const char *name;
     int N, Cin, H, W, Cout, kh, kw, stride, pad_y, pad_x, groups;
     int outpad_y, outpad_x; /* conv_transpose2d only */
-    int flags;              /* FD: small enough for finite differences; SO: also second order */
+    int flags;              /* FD: small enough for finite differences; SO: also second order; VAR */
 } conv_cfg;
 
-enum { FD = 1, SO = 2 };
+enum { FD = 1, SO = 2, VAR = 4 }; /* VAR: also run with the other kernel variants */
 
 static const conv_cfg configs[] = {
     {"3x3 s1 p1, N2 C3 5x7 -> 5", 2, 3, 5, 7, 5, 3, 3, 1, 1, 1, 1, 0, 0, FD | SO},
-    {"3x3 s2 p1, odd 7x9", 2, 3, 7, 9, 4, 3, 3, 2, 1, 1, 1, 1, 0, FD | SO},
+    {"3x3 s2 p1, odd 7x9", 2, 3, 7, 9, 4, 3, 3, 2, 1, 1, 1, 1, 0, FD | SO | VAR},
     /* even sizes: conv2d's input gradient needs output padding 1 */
     {"3x3 s2 p1, even 8x6", 1, 3, 8, 6, 5, 3, 3, 2, 1, 1, 1, 0, 1, FD | SO},
     {"1x1", 1, 5, 4, 6, 3, 1, 1, 1, 0, 0, 1, 0, 0, FD},
@@ -37,10 +38,17 @@ static const conv_cfg configs[] = {
     /* modulated convolution: x[1, 3*4, H, W], w[3*5, 4, 3, 3], one group per sample */
     {"per-sample groups (N 3, Cin 4, Cout 5)", 1, 12, 6, 5, 15, 3, 3, 1, 1, 1, 3, 0, 0, FD | SO},
     /* the transposed upsampling path: stride 2, groups = samples, no padding */
-    {"per-sample groups s2 p0", 1, 8, 4, 3, 6, 3, 3, 2, 0, 0, 2, 1, 1, FD | SO},
+    {"per-sample groups s2 p0", 1, 8, 4, 3, 6, 3, 3, 2, 0, 0, 2, 1, 1, FD | SO | VAR},
     {"2x5 s3 pads (0, 2)", 2, 3, 6, 11, 2, 2, 5, 3, 0, 2, 1, 2, 1, FD | SO},
     {"5x5 s2 p0 (two tap blocks)", 1, 3, 9, 10, 5, 5, 5, 2, 0, 0, 1, 1, 0, FD},
     {"3x1 pads (1, 0)", 2, 5, 4, 3, 3, 3, 1, 1, 1, 0, 1, 0, 0, FD},
+    /* shapes for the tiled kernels' paths: rows of 16+ pixels with partial
+     * tiles and channel blocks; 1x1 read in place (no padding); ToRGB-like
+     * 3 output channels; stride-2 transposes by phase on wide rows */
+    {"wide 34 -> 40, 9x40", 1, 34, 9, 40, 40, 3, 3, 1, 1, 1, 1, 0, 0, VAR},
+    {"1x1 p0 32 -> 3, 4x32", 2, 32, 4, 32, 3, 1, 1, 1, 0, 0, 1, 0, 0, VAR},
+    {"wide s2 p1 10 -> 18, 19x35", 1, 10, 19, 35, 18, 3, 3, 2, 1, 1, 1, 0, 0, VAR},
+    {"4x4, 20 -> 36", 3, 20, 4, 4, 36, 3, 3, 1, 1, 1, 1, 0, 0, VAR},
     {"wide 16 -> 19, 17x23", 2, 16, 17, 23, 19, 3, 3, 1, 1, 1, 1, 0, 0, 0},
     {"wide s2 groups 4, 32 -> 20", 2, 32, 15, 12, 20, 3, 3, 2, 1, 1, 4, 1, 0, 0},
 };
@@ -170,32 +178,38 @@ static double *random_array(long n, uint64_t seed)
 
 /* ---- forward ---- */
 
+/* The op on config i against the reference; `variant` names the kernel
+ * choice in failure messages. */
+static void check_forward_one(sg2_ctx *ctx, int op, int i, const char *variant)
+{
+    const conv_cfg *c = &configs[i];
+    int64_t in[2][4], out[4];
+    op_shapes(op, c, in, out);
+    long na = numel4(in[0]), nb = numel4(in[1]), ny = numel4(out);
+    double *a = random_array(na, 1000 + (uint64_t)i), *b = random_array(nb, 2000 + (uint64_t)i);
+    double *y = malloc(sizeof(double) * (size_t)ny);
+    ref_op(op, c, y, a, b);
+    char what[200];
+    snprintf(what, sizeof what, "%s %s%s", op_names[op], c->name, variant);
+    size_t mark = sg2_scope_begin(ctx);
+    sg2_tensor *ty = dev_op(ctx, op, c, sg2_test_tensor(ctx, 4, in[0], a), sg2_test_tensor(ctx, 4, in[1], b));
+    ck_assert_msg(ty != NULL, "%s: %s", what, ctx->err.msg);
+    ck_assert_int_eq(ty->ndim, 4);
+    for (int d = 0; d < 4; d++)
+        ck_assert_msg(ty->shape[d] == out[d], "%s: axis %d has %lld, want %lld", what, d, (long long)ty->shape[d],
+                      (long long)out[d]);
+    sg2_test_assert_close(ctx, ty, y, ny, what);
+    sg2_scope_end(ctx, mark, NULL, 0);
+    free(a);
+    free(b);
+    free(y);
+}
+
 static void check_forward(int op)
 {
     sg2_ctx *ctx = sg2_test_ctx();
-    for (int i = 0; i < N_CONFIGS; i++) {
-        const conv_cfg *c = &configs[i];
-        int64_t in[2][4], out[4];
-        op_shapes(op, c, in, out);
-        long na = numel4(in[0]), nb = numel4(in[1]), ny = numel4(out);
-        double *a = random_array(na, 1000 + (uint64_t)i), *b = random_array(nb, 2000 + (uint64_t)i);
-        double *y = malloc(sizeof(double) * (size_t)ny);
-        ref_op(op, c, y, a, b);
-        char what[160];
-        snprintf(what, sizeof what, "%s %s", op_names[op], c->name);
-        size_t mark = sg2_scope_begin(ctx);
-        sg2_tensor *ty = dev_op(ctx, op, c, sg2_test_tensor(ctx, 4, in[0], a), sg2_test_tensor(ctx, 4, in[1], b));
-        ck_assert_msg(ty != NULL, "%s: %s", what, ctx->err.msg);
-        ck_assert_int_eq(ty->ndim, 4);
-        for (int d = 0; d < 4; d++)
-            ck_assert_msg(ty->shape[d] == out[d], "%s: axis %d has %lld, want %lld", what, d,
-                          (long long)ty->shape[d], (long long)out[d]);
-        sg2_test_assert_close(ctx, ty, y, ny, what);
-        sg2_scope_end(ctx, mark, NULL, 0);
-        free(a);
-        free(b);
-        free(y);
-    }
+    for (int i = 0; i < N_CONFIGS; i++)
+        check_forward_one(ctx, op, i, "");
 }
 
 START_TEST(test_conv2d_forward) { check_forward(OP_CONV); }
@@ -205,6 +219,35 @@ START_TEST(test_conv_transpose2d_forward) { check_forward(OP_CONVT); }
 END_TEST
 
 START_TEST(test_conv2d_wgrad_forward) { check_forward(OP_WGRAD); }
+END_TEST
+
+/* The direct kernels (SG2_CONV=direct), and tile sizes other than the
+ * built-in choice as a tuner would set them (odd blocks, narrow vectors,
+ * other kernel variants), on the VAR configs and every op. */
+START_TEST(test_conv_kernel_variants)
+{
+    static const char *const variants[][2] = {
+        {"SG2_CONV", "direct"},
+        {"SG2_CONV_FWD_TILES", "0,8,2,8,4"},  /* row vectors of 8, two per work-item */
+        {"SG2_CONV_FWD_TILES", "0,4,3,3,1"},  /* odd blocks, one work-item per group */
+        {"SG2_CONV_FWD_TILES", "1,8,3,5,16"}, /* channel vectors, 3x5 pixels */
+        {"SG2_CONV_FWD_TILES", "1,4,2,4,64"}, /* the blocks for devices other than CPUs */
+        {"SG2_CONV_WGRAD_TILES", "0,16,1,3,4"},
+        {"SG2_CONV_WGRAD_TILES", "0,4,1,1,1"},
+        {"SG2_CONV_TRANSPOSE_TILES", "1,8,3,2,2"},
+    };
+    sg2_ctx *ctx = sg2_test_ctx();
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        char name[80];
+        snprintf(name, sizeof name, " (%s=%s)", variants[v][0], variants[v][1]);
+        setenv(variants[v][0], variants[v][1], 1);
+        for (int op = OP_CONV; op <= OP_WGRAD; op++)
+            for (int i = 0; i < N_CONFIGS; i++)
+                if (configs[i].flags & VAR)
+                    check_forward_one(ctx, op, i, name);
+        unsetenv(variants[v][0]);
+    }
+}
 END_TEST
 
 /* Modulated convolution runs per-sample weights as one grouped call. Build
@@ -505,6 +548,7 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, test_conv2d_forward);
     tcase_add_test(tc, test_conv_transpose2d_forward);
     tcase_add_test(tc, test_conv2d_wgrad_forward);
+    tcase_add_test(tc, test_conv_kernel_variants);
     tcase_add_test(tc, test_conv_per_sample_weights);
     tcase_add_test(tc, test_conv2d_wgrad_deterministic);
     tcase_add_test(tc, test_conv2d_grad);

@@ -1,5 +1,5 @@
 /* matmul: op(a) @ op(b) for all four transpose combinations, 2-D and batched,
- * on odd sizes, with both backends (CLBlast and SG2_GEMM=own), against the
+ * on odd sizes, with every backend (CLBlast, SG2_GEMM=own and own-local), against the
  * double reference; first gradients against central differences; a
  * second-order case against differences of a hand-derived double gradient;
  * bad shapes. */
@@ -12,13 +12,14 @@
 
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
 
-static const char *const backend_names[] = {"clblast", "own"};
+static const char *const backend_names[] = {"clblast", "own", "own-local"};
 
-/* Select a backend for the calls that follow (read by sg2_matmul per call). */
-static void use_backend(int own)
+/* Select a backend for the calls that follow (read by sg2_matmul per call):
+ * an index into backend_names. */
+static void use_backend(int which)
 {
-    if (own)
-        setenv("SG2_GEMM", "own", 1);
+    if (which)
+        setenv("SG2_GEMM", backend_names[which], 1);
     else
         unsetenv("SG2_GEMM");
 }
@@ -107,6 +108,10 @@ START_TEST(test_matmul_forward_clblast) { check_forward(0); }
 END_TEST
 
 START_TEST(test_matmul_forward_own) { check_forward(1); }
+END_TEST
+
+/* the local-memory tiled kernel (for GPUs) */
+START_TEST(test_matmul_forward_own_local) { check_forward(2); }
 END_TEST
 
 START_TEST(test_matmul_backends_agree)
@@ -334,6 +339,7 @@ static Suite *matmul_suite(void)
     tcase_set_timeout(tc, 120); /* CLBlast's first compile takes 10-30 s on PoCL */
     tcase_add_test(tc, test_matmul_forward_clblast);
     tcase_add_test(tc, test_matmul_forward_own);
+    tcase_add_test(tc, test_matmul_forward_own_local);
     tcase_add_test(tc, test_matmul_backends_agree);
     tcase_add_test(tc, test_matmul_grad_clblast);
     tcase_add_test(tc, test_matmul_grad_own);

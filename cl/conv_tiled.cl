@@ -1,0 +1,438 @@
+/* Register-tiled convolution: conv2d forward (also conv_transpose2d at
+ * stride 1, as a conv2d with flipped weights), conv_transpose2d at larger
+ * strides by output phase, and the weight gradient.
+ *
+ * The input is first copied into a zero-padded buffer large enough for every
+ * tile, and the weights into panels [group][channel block][ci*kh*kw + tap]
+ * [channel in block] (zeros past the last channel), so the inner loops need
+ * no bounds checks and read contiguous memory. Each work-item accumulates a
+ * block of outputs in explicit vectors, along a row of pixels
+ * (conv2d_tiled, conv2d_wgrad_tiled) or along output channels (the _cv
+ * kernels): the SIMD width then does not depend on how a driver maps
+ * work-items to lanes. PoCL compiles the vectors to AVX-512 directly; GPUs
+ * split them into registers. Every tunable is a macro below.
+ *
+ * Sums run in a fixed order (reduction index innermost per work-item, lanes
+ * added left to right at the end): results repeat exactly, no atomics.
+ * All indices are int: the host refuses tensors of 2^31 elements or more. */
+
+#ifndef KH
+#define KH 3       /* kernel rows, compile-time so the tap loops unroll */
+#endif
+#ifndef KW
+#define KW 3       /* kernel columns */
+#endif
+#ifndef STRIDE
+#define STRIDE 1   /* convolution stride (1 and 2 load vectors directly) */
+#endif
+#ifndef VW
+#define VW 8       /* pixels per vector: 4, 8 or 16 */
+#endif
+#ifndef NV
+#define NV 2       /* vectors per work-item along a row (conv2d_tiled) */
+#endif
+#ifndef TCO
+#define TCO 8      /* output channels per work-item (conv2d_tiled) */
+#endif
+#ifndef CV
+#define CV 16      /* output channels per vector (conv2d_tiled_cv): 4, 8 or 16 */
+#endif
+#ifndef PR
+#define PR 4       /* output rows per work-item (conv2d_tiled_cv) */
+#endif
+#ifndef PC
+#define PC 4       /* output columns per work-item (conv2d_tiled_cv) */
+#endif
+#ifndef WG_TCO
+#define WG_TCO 2   /* output channels per work-item (conv2d_wgrad_tiled) */
+#endif
+
+#define TAPS (KH * KW)
+
+/* Tile loops must unroll so the accumulators live in registers. OpenCL 1.2
+ * has no unroll attribute; clang-based compilers (PoCL, ROCm, Intel, NVIDIA)
+ * take this pragma and C99 lets the others ignore it. */
+#define UNROLL _Pragma("unroll")
+#define TX (NV * VW)  /* output pixels per work-item along a row */
+
+#if VW == 4
+typedef float4 vfloat;
+#define VLOAD vload4
+#define VSTORE vstore4
+#elif VW == 8
+typedef float8 vfloat;
+#define VLOAD vload8
+#define VSTORE vstore8
+#elif VW == 16
+typedef float16 vfloat;
+#define VLOAD vload16
+#define VSTORE vstore16
+#else
+#error "VW must be 4, 8 or 16"
+#endif
+
+#if CV == 4
+typedef float4 cvfloat;
+#define CVLOAD vload4
+#define CVSTORE vstore4
+#elif CV == 8
+typedef float8 cvfloat;
+#define CVLOAD vload8
+#define CVSTORE vstore8
+#elif CV == 16
+typedef float16 cvfloat;
+#define CVLOAD vload16
+#define CVSTORE vstore16
+#else
+#error "CV must be 4, 8 or 16"
+#endif
+
+/* VW input pixels p[0], p[STRIDE], ... p[(VW-1)*STRIDE]. */
+static vfloat load_px(__global const float *p)
+{
+#if STRIDE == 1
+    return VLOAD(0, p);
+#elif STRIDE == 2 && VW == 4
+    return vload8(0, p).even;
+#elif STRIDE == 2 && VW == 8
+    return vload16(0, p).even;
+#else
+    float t[VW];
+    UNROLL
+    for (int j = 0; j < VW; j++)
+        t[j] = p[j * STRIDE];
+    return VLOAD(0, t);
+#endif
+}
+
+static float lane_sum(vfloat v)
+{
+    float t[VW];
+    VSTORE(v, 0, t);
+    float s = 0.0f;
+    UNROLL
+    for (int j = 0; j < VW; j++)
+        s += t[j];
+    return s;
+}
+
+/* xp[planes, Hp, Wp] = x[planes, H, W] shifted by (pad_y, pad_x), zero
+ * elsewhere; pads may be negative (crops). Range (Wp, Hp, planes): indices
+ * from the range, not from divisions, which would cost more than the copy. */
+__kernel void conv_pad(int planes, int H, int W, int Hp, int Wp, int pad_y, int pad_x,
+                       __global const float *x, int x_off, __global float *xp)
+{
+    int xo = get_global_id(0), yo = get_global_id(1), pl = get_global_id(2);
+    if (xo >= Wp || yo >= Hp)
+        return;
+    int xx = xo - pad_x, yy = yo - pad_y;
+    xp[(pl * Hp + yo) * Wp + xo] = (yy >= 0 && yy < H && xx >= 0 && xx < W) ? x[x_off + (pl * H + yy) * W + xx] : 0.0f;
+}
+
+/* wt[g][cb][ci*kh*kw + ky*kw + kx][lane], output channel co = cb*lanes + lane
+ * (zero past cout_g): panels of `lanes` channels, so the weights one
+ * work-item reads are contiguous. From conv2d's w[g*cout_g + co][ci][ky][kx]
+ * (flip = 0), or for conv_transpose2d run as a conv2d, from
+ * w[g*cin_g + ci][co][kh-1-ky][kw-1-kx] (flip = 1). Range (cin_g*kh*kw,
+ * n_cb*lanes, groups) for flip = 0 and (n_cb*lanes, cin_g*kh*kw, groups) for
+ * flip = 1: consecutive work-items read neighbouring source weights (a
+ * strided read per element made this copy as slow as the convolution itself
+ * for per-sample weights). */
+__kernel void conv_pack_weight(int groups, int cin_g, int cout_g, int n_cb, int lanes, int kh, int kw, int flip,
+                               __global const float *w, int w_off, __global float *wt)
+{
+    int taps = kh * kw, kk = cin_g * taps;
+    int k = get_global_id(flip ? 1 : 0);   /* ci * taps + tap */
+    int co = get_global_id(flip ? 0 : 1);
+    int g = get_global_id(2);
+    if (k >= kk || co >= n_cb * lanes)
+        return;
+    int cb = co / lanes, lane = co - cb * lanes;
+    float v = 0.0f;
+    if (co < cout_g) {
+        if (flip) {
+            int ci = k / taps, tap = k - ci * taps;
+            v = w[w_off + ((g * cin_g + ci) * cout_g + co) * taps + taps - 1 - tap];
+        } else {
+            v = w[w_off + (g * cout_g + co) * kk + k];
+        }
+    }
+    wt[((g * n_cb + cb) * kk + k) * lanes + lane] = v;
+}
+
+/* y[n, g*cout_g + co, oy, ox] = sum over ci, ky, kx of
+ *     wt[g][co / TCO][(ci*KH + ky)*KW + kx][co % TCO] * xp[n*groups*cin_g + g*cin_g + ci][oy*S + ky][ox*S + kx].
+ * One work-item: TCO output channels x TX pixels of one output row.
+ * Range: (N * n_tiles, n_cb, groups) with n_tiles = n_xt * Ho pixel tiles
+ * per image: the work-items of a work-group share their weights. */
+__kernel void conv2d_tiled(int cin_g, int Hp, int Wp, int Cout, int cout_g, int n_cb, int Ho, int Wo,
+                           int groups, int n_xt, int n_tiles, int n_items0,
+                           __global const float *xp, int xp_off, __global const float *wt,
+                           __global float *y, int y_off)
+{
+    int i0 = get_global_id(0);
+    if (i0 >= n_items0)
+        return;
+    int n = i0 / n_tiles, tile = i0 % n_tiles;
+    int xt = tile % n_xt, oy = tile / n_xt;
+    int cb = get_global_id(1);
+    int g = get_global_id(2);
+    int b = n * groups + g;
+    int co0 = cb * TCO;
+    int ox0 = xt * TX;
+    int plane = Hp * Wp;
+
+    __global const float *xb = xp + xp_off + b * cin_g * plane + oy * STRIDE * Wp + ox0 * STRIDE;
+    __global const float *wb = wt + (g * n_cb + cb) * cin_g * TAPS * TCO;
+
+    vfloat acc[TCO][NV];
+    UNROLL
+    for (int c = 0; c < TCO; c++)
+        UNROLL
+        for (int v = 0; v < NV; v++)
+            acc[c][v] = (vfloat)(0.0f);
+
+    for (int ci = 0; ci < cin_g; ci++) {
+        __global const float *xc = xb + ci * plane;
+        __global const float *wc = wb + ci * TAPS * TCO;
+        UNROLL
+        for (int ky = 0; ky < KH; ky++) {
+            UNROLL
+            for (int kx = 0; kx < KW; kx++) {
+                vfloat xv[NV];
+                UNROLL
+                for (int v = 0; v < NV; v++)
+                    xv[v] = load_px(xc + ky * Wp + kx + v * VW * STRIDE);
+                __global const float *wk = wc + (ky * KW + kx) * TCO;
+                UNROLL
+                for (int c = 0; c < TCO; c++) {
+                    float wv = wk[c];
+                    UNROLL
+                    for (int v = 0; v < NV; v++)
+                        acc[c][v] += wv * xv[v];
+                }
+            }
+        }
+    }
+
+    int plane_o = Ho * Wo;
+    __global float *yb = y + y_off + (n * Cout + g * cout_g + co0) * plane_o + oy * Wo + ox0;
+    UNROLL
+    for (int c = 0; c < TCO; c++) {
+        UNROLL
+        for (int v = 0; v < NV; v++) {
+            int x0 = ox0 + v * VW;
+            if (co0 + c >= cout_g) {
+                /* a channel of the zero padding: not stored */
+            } else if (x0 + VW <= Wo) {
+                VSTORE(acc[c][v], 0, yb + c * plane_o + v * VW);
+            } else {
+                float t[VW];
+                VSTORE(acc[c][v], 0, t);
+                for (int j = 0; j < VW && x0 + j < Wo; j++)
+                    yb[c * plane_o + v * VW + j] = t[j];
+            }
+        }
+    }
+}
+
+/* dw[g*cout_g + co][ci][ky][kx] = sum over n, oy, ox of
+ *     dyp[n][g*cout_g + co][oy][ox] * xp[n*groups*cin_g + g*cin_g + ci][oy*S + ky][ox*S + kx],
+ * where dyp is dy padded with zeros to Wd = n_xt * VW columns. One
+ * work-item: WG_TCO output channels x all taps of one input channel, with
+ * one vector of partial sums per (channel, tap) along ox.
+ * Range: (n_cb, cin_g, groups), channel block fastest so the work-items of a
+ * work-group read the same x. */
+__kernel void conv2d_wgrad_tiled(int N, int cin_g, int Hp, int Wp, int Cout, int cout_g, int Ho, int Wd,
+                                 int groups, int n_cb,
+                                 __global const float *dyp, int dyp_off, __global const float *xp, int xp_off,
+                                 __global float *dw, int dw_off)
+{
+    int cb = get_global_id(0);
+    if (cb >= n_cb)
+        return;
+    int ci = get_global_id(1);
+    int g = get_global_id(2);
+    int co0 = cb * WG_TCO;
+    int nco = min(WG_TCO, cout_g - co0);
+    int plane_x = Hp * Wp, plane_d = Ho * Wd;
+
+    vfloat acc[WG_TCO][TAPS];
+    UNROLL
+    for (int c = 0; c < WG_TCO; c++)
+        UNROLL
+        for (int t = 0; t < TAPS; t++)
+            acc[c][t] = (vfloat)(0.0f);
+
+    for (int n = 0; n < N; n++) {
+        __global const float *xn = xp + xp_off + ((n * groups + g) * cin_g + ci) * plane_x;
+        __global const float *dn = dyp + dyp_off + (n * Cout + g * cout_g) * plane_d;
+        for (int oy = 0; oy < Ho; oy++) {
+            for (int ox0 = 0; ox0 < Wd; ox0 += VW) {
+                vfloat dv[WG_TCO];
+                UNROLL
+                for (int c = 0; c < WG_TCO; c++)
+                    /* channels past the group's end repeat a real one; never stored */
+                    dv[c] = VLOAD(0, dn + (co0 + min(c, nco - 1)) * plane_d + oy * Wd + ox0);
+                __global const float *xr = xn + oy * STRIDE * Wp + ox0 * STRIDE;
+                UNROLL
+                for (int ky = 0; ky < KH; ky++)
+                    UNROLL
+                    for (int kx = 0; kx < KW; kx++) {
+                        vfloat xv = load_px(xr + ky * Wp + kx);
+                        UNROLL
+                        for (int c = 0; c < WG_TCO; c++)
+                            acc[c][ky * KW + kx] += dv[c] * xv;
+                    }
+            }
+        }
+    }
+
+    for (int c = 0; c < nco; c++)
+        UNROLL
+        for (int t = 0; t < TAPS; t++)
+            dw[dw_off + ((g * cout_g + co0 + c) * cin_g + ci) * TAPS + t] = lane_sum(acc[c][t]);
+}
+
+/* The same sum as conv2d_tiled with the vector along output channels: one
+ * work-item computes CV channels at PR x PC pixels, each pixel one scalar
+ * load times the tap's weight vector. For small images (8x8, 4x4), whose
+ * rows are too short for pixel vectors, and any stride.
+ * Range: (N * n_tiles, n_cb, groups) with n_tiles = n_yt * n_xt pixel tiles
+ * per image: the work-items of a work-group share their weights. */
+__kernel void conv2d_tiled_cv(int cin_g, int Hp, int Wp, int Cout, int cout_g, int n_cb, int Ho, int Wo,
+                              int groups, int n_xt, int n_tiles, int n_items0,
+                              __global const float *xp, int xp_off, __global const float *wt,
+                              __global float *y, int y_off)
+{
+    int i0 = get_global_id(0);
+    if (i0 >= n_items0)
+        return;
+    int n = i0 / n_tiles, tile = i0 % n_tiles;
+    int oy0 = tile / n_xt * PR, ox0 = tile % n_xt * PC;
+    int cb = get_global_id(1);
+    int co0 = cb * CV;
+    int g = get_global_id(2);
+    int b = n * groups + g;
+    int plane = Hp * Wp;
+
+    __global const float *xb = xp + xp_off + b * cin_g * plane + oy0 * STRIDE * Wp + ox0 * STRIDE;
+    __global const float *wb = wt + (g * n_cb + cb) * cin_g * TAPS * CV;
+
+    cvfloat acc[PR][PC];
+    UNROLL
+    for (int r = 0; r < PR; r++)
+        UNROLL
+        for (int c = 0; c < PC; c++)
+            acc[r][c] = (cvfloat)(0.0f);
+
+    for (int ci = 0; ci < cin_g; ci++) {
+        __global const float *xc = xb + ci * plane;
+        __global const float *wc = wb + ci * TAPS * CV;
+        UNROLL
+        for (int ky = 0; ky < KH; ky++) {
+            UNROLL
+            for (int kx = 0; kx < KW; kx++) {
+                cvfloat wv = CVLOAD(ky * KW + kx, wc);
+                UNROLL
+                for (int r = 0; r < PR; r++) {
+                    __global const float *xr = xc + (r * STRIDE + ky) * Wp + kx;
+                    UNROLL
+                    for (int c = 0; c < PC; c++)
+                        acc[r][c] += xr[c * STRIDE] * wv;
+                }
+            }
+        }
+    }
+
+    int plane_o = Ho * Wo;
+    int nco = min(CV, cout_g - co0);
+    __global float *yb = y + y_off + (n * Cout + g * cout_g + co0) * plane_o;
+    UNROLL
+    for (int r = 0; r < PR; r++)
+        UNROLL
+        for (int c = 0; c < PC; c++) {
+            if (oy0 + r >= Ho || ox0 + c >= Wo)
+                continue;
+            float t[CV];
+            CVSTORE(acc[r][c], 0, t);
+            for (int l = 0; l < nco; l++)
+                yb[l * plane_o + (oy0 + r) * Wo + ox0 + c] = t[l];
+        }
+}
+
+/* y = conv_transpose2d(x, w) at stride STRIDE, without the zeros: written
+ * as a conv2d of x spread out by the stride (P = k - 1 - pad, the kernel
+ * flipped as conv_pack_weight does), output (oy, ox) only meets taps with
+ * (oy + ky - P) divisible by STRIDE. A work-item takes PR x PC outputs of one
+ * phase (oy % STRIDE, ox % STRIDE): they share that set of taps, and read
+ * neighbouring pixels of x, from xq = x padded by Q on top and left so no
+ * index goes negative. Range: (N * STRIDE^2 * n_tiles, n_cb, groups),
+ * n_tiles = n_yt * n_xt tiles of one phase's output grid. */
+__kernel void conv_transpose2d_tiled_cv(int cin_g, int Hq, int Wq, int Q, int P_y, int P_x,
+                                        int Cout, int cout_g, int n_cb, int Ho, int Wo,
+                                        int groups, int n_xt, int n_tiles, int n_items0,
+                                        __global const float *xq, int xq_off, __global const float *wt,
+                                        __global float *y, int y_off)
+{
+    int i0 = get_global_id(0);
+    if (i0 >= n_items0)
+        return;
+    int per_image = STRIDE * STRIDE * n_tiles;
+    int n = i0 / per_image, rem = i0 % per_image;
+    int phase = rem / n_tiles, tile = rem % n_tiles;
+    int phy = phase / STRIDE, phx = phase % STRIDE;
+    int Y0 = tile / n_xt * PR, X0 = tile % n_xt * PC;
+    int cb = get_global_id(1);
+    int co0 = cb * CV;
+    int g = get_global_id(2);
+    int b = n * groups + g;
+    int plane = Hq * Wq;
+    /* first tap of this phase along each axis: ky = P - phy (mod STRIDE) */
+    int ky0 = ((P_y - phy) % STRIDE + STRIDE) % STRIDE;
+    int kx0 = ((P_x - phx) % STRIDE + STRIDE) % STRIDE;
+
+    __global const float *xb = xq + xq_off + b * cin_g * plane;
+    __global const float *wb = wt + (g * n_cb + cb) * cin_g * TAPS * CV;
+
+    cvfloat acc[PR][PC];
+    UNROLL
+    for (int r = 0; r < PR; r++)
+        UNROLL
+        for (int c = 0; c < PC; c++)
+            acc[r][c] = (cvfloat)(0.0f);
+
+    for (int ci = 0; ci < cin_g; ci++) {
+        __global const float *xc = xb + ci * plane;
+        __global const float *wc = wb + ci * TAPS * CV;
+        for (int ky = ky0; ky < KH; ky += STRIDE) {
+            /* row of xq that output row Y0 reads at this tap */
+            __global const float *xr = xc + (Y0 + (phy + ky - P_y + Q * STRIDE) / STRIDE) * Wq;
+            for (int kx = kx0; kx < KW; kx += STRIDE) {
+                __global const float *xp = xr + X0 + (phx + kx - P_x + Q * STRIDE) / STRIDE;
+                cvfloat wv = CVLOAD(ky * KW + kx, wc);
+                UNROLL
+                for (int r = 0; r < PR; r++)
+                    UNROLL
+                    for (int c = 0; c < PC; c++)
+                        acc[r][c] += xp[r * Wq + c] * wv;
+            }
+        }
+    }
+
+    int plane_o = Ho * Wo;
+    int nco = min(CV, cout_g - co0);
+    __global float *yb = y + y_off + (n * Cout + g * cout_g + co0) * plane_o;
+    UNROLL
+    for (int r = 0; r < PR; r++)
+        UNROLL
+        for (int c = 0; c < PC; c++) {
+            int oy = phy + (Y0 + r) * STRIDE, ox = phx + (X0 + c) * STRIDE;
+            if (oy >= Ho || ox >= Wo)
+                continue;
+            float t[CV];
+            CVSTORE(acc[r][c], 0, t);
+            for (int l = 0; l < nco; l++)
+                yb[l * plane_o + oy * Wo + ox] = t[l];
+        }
+}

@@ -1,0 +1,39 @@
+/* Register-tiled convolution kernels (cl/conv_tiled.cl), the fast path of
+ * the ops in src/conv.c; the direct kernels of cl/conv.cl stay selectable
+ * with SG2_CONV=direct so the two can be compared. */
+#ifndef SG2_CONV_TILED_H
+#define SG2_CONV_TILED_H
+#include "src/op_util.h"
+
+/* One convolution as conv2d sees it: x[N,Cin,H,W] -> y[N,Cout,Ho,Wo] with a
+ * kh x kw kernel, stride, padding (may be negative: crops) and groups. */
+typedef struct sg2_conv_shape {
+    int N, Cin, H, W, Cout, Ho, Wo, kh, kw;
+    int stride, pad_y, pad_x, groups;
+} sg2_conv_shape;
+
+/* 1 when the tiled kernels are enabled ($SG2_CONV unset or "tiled"), 0 for
+ * "direct", -1 (error recorded) for anything else. Read per call so a
+ * benchmark can switch within one process. */
+int sg2_conv_tiled_enabled(sg2_ctx *ctx);
+
+/* y = conv2d(x, w) with w[Cout, Cin/g, kh, kw] (flip = 0), or with
+ * w[Cin, Cout/g, kh, kw] applied flipped (flip = 1: conv_transpose2d at
+ * stride 1 written as a conv2d with padding k - 1 - pad). y is allocated by
+ * the caller. */
+sg2_status sg2_conv_tiled_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
+                              const sg2_tensor *w, sg2_tensor *y);
+
+/* y = conv_transpose2d(x, w) at stride s->stride > 1 for x[N, Cin, H, W],
+ * w[Cin, Cout/g, kh, kw], y[N, Cout, Ho, Wo] (allocated by the caller, its
+ * sizes holding the output padding); s->pad_* are the transpose's own
+ * padding. Reads x as it is (no zeros spread between its pixels, so no
+ * products with them). */
+sg2_status sg2_conv_tiled_transpose(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x, const sg2_tensor *w,
+                                    sg2_tensor *y);
+
+/* dw[Cout, Cin/g, kh, kw] = gradient of sum(dy * conv2d(x, w)) in w. */
+sg2_status sg2_conv_tiled_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *dy, const sg2_tensor *x,
+                                sg2_tensor *dw);
+
+#endif
