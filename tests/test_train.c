@@ -130,6 +130,8 @@ static double run_phase(sg2_ctx *ctx, sg2_loss *loss, sg2_phase ph, sg2_tensor *
  * jump instead of the derivative. */
 static int in_direction(const char *name, const char *const *moved)
 {
+    if (!moved)
+        return 1; /* every parameter (first-order losses: kinks are crossed only by chance) */
     for (; *moved; moved++)
         if (strcmp(name, *moved) == 0)
             return 1;
@@ -151,7 +153,7 @@ static void check_phase_grad(sg2_phase ph, const char *stat, const char *const *
     sg2_test_uniform(rv, NB * RES * RES, -1, 1, 5);
     sg2_tensor *reals = sg2_test_tensor(ctx, 4, SHAPE(NB, 1, RES, RES), rv);
     sg2_tensor *z = sg2_rand_normal(ctx, 2, SHAPE(NB, 8));
-    sg2_params *ps = ph == SG2_PHASE_DREG ? &d.params : &g.params;
+    sg2_params *ps = ph == SG2_PHASE_DREG || ph == SG2_PHASE_DMAIN ? &d.params : &g.params;
     sg2_tensor **acc = calloc((size_t)ps->n, sizeof *acc);
     double p0 = run_phase(ctx, &loss, ph, reals, z, acc, stat);
     ck_assert_msg(isfinite(p0) && p0 > 0, "penalty %g", p0);
@@ -213,6 +215,11 @@ static const char *const pl_moved[] = {"synthesis.b8.torgb.weight", "synthesis.b
 START_TEST(test_r1_phase_grad) { check_phase_grad(SG2_PHASE_DREG, "Loss/D/reg", r1_moved); }
 END_TEST
 START_TEST(test_pl_phase_grad) { check_phase_grad(SG2_PHASE_GREG, "Loss/G/reg", pl_moved); }
+END_TEST
+/* The main losses through both networks: G's gradient through D, D's on reals and fakes. */
+START_TEST(test_gmain_phase_grad) { check_phase_grad(SG2_PHASE_GMAIN, "Loss/G/loss", NULL); }
+END_TEST
+START_TEST(test_dmain_phase_grad) { check_phase_grad(SG2_PHASE_DMAIN, "Loss/D/loss", NULL); }
 END_TEST
 
 /* ---- resume identity ---- */
@@ -334,6 +341,8 @@ static Suite *train_suite(void)
     tcase_add_test(tc, test_adam_and_ema_steps);
     tcase_add_test(tc, test_r1_phase_grad);
     tcase_add_test(tc, test_pl_phase_grad);
+    tcase_add_test(tc, test_gmain_phase_grad);
+    tcase_add_test(tc, test_dmain_phase_grad);
     tcase_add_test(tc, test_resume_identity);
     suite_add_tcase(s, tc);
     return s;
