@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "src/conv_tiled.h"
+#include "src/tune.h"
 
 /* Tile sizes of one launch; each becomes a -D option of cl/conv_tiled.cl. */
 typedef struct tiles {
@@ -47,6 +48,52 @@ static void tiles_from_env(const char *var, tiles *t)
         *t = e;
 }
 
+/* A tuned tile choice is one integer whose decimal digits are the fields
+ * of struct tiles, F VV N TT: form (1 = conv2d_tiled_cv, 2 = conv2d_tiled),
+ * vw, nv, tco. 116208 = 16-channel vectors times 2 rows of 8 pixels; 216204
+ * = 16-pixel row vectors, 2 per row, times 4 channels. A cache entry thus
+ * names its tiles itself, whatever the candidate tables below become; 0
+ * keeps the heuristic's. */
+static void tiles_from_code(int code, tiles *t)
+{
+    int form = code / 100000, vw = code / 1000 % 100, nv = code / 100 % 10, tco = code % 100;
+    if ((form == 1 || form == 2) && (vw == 4 || vw == 8 || vw == 16) && nv > 0 && tco > 0) {
+        t->cv = form == 1;
+        t->vw = vw;
+        t->nv = nv;
+        t->tco = tco;
+    }
+}
+
+/* The dims of the tuning workloads: {N, Cin, Cout, H, W, k, stride, groups}
+ * (square kernels; padding k/2 at stride 1, else 0, as StyleGAN2 uses). 0
+ * when s has no such form (then the heuristic stands). */
+static int conv_dims(const sg2_conv_shape *s, int *dims)
+{
+    if (s->kh != s->kw)
+        return 0;
+    const int d[SG2_TUNE_DIMS] = {s->N, s->Cin, s->Cout, s->H, s->W, s->kh, s->stride, s->groups};
+    memcpy(dims, d, sizeof d);
+    return 1;
+}
+
+/* The heuristic's tiles t replaced by the tuned ones of family f at s, when
+ * the tuning cache has them (or first-use tuning finds better). An env
+ * override (checked after this) wins over both. */
+static void tuned_tiles(sg2_ctx *ctx, const sg2_tune_family *f, const sg2_conv_shape *s, const char *env, tiles *t)
+{
+    int dims[SG2_TUNE_DIMS];
+    const char *v = getenv(env);
+    if ((v && *v) || !conv_dims(s, dims))
+        return;
+    char opts[SG2_TUNE_OPTS_LEN];
+    sg2_tune_options(ctx, f, dims, opts, sizeof opts);
+    tiles_from_code(sg2_tune_option_value(opts, "CONV_TILE", 0), t);
+    int lws = sg2_tune_option_value(opts, "CONV_LWS", 0);
+    if (lws > 0)
+        t->lws = lws;
+}
+
 /* The built-in tiles below were measured on PoCL (2 cores, AVX-512), where
  * 16 vectors of 16 floats fit the register file. A GPU work-item has far
  * fewer registers per lane, so other devices start from quarter-size
@@ -64,6 +111,7 @@ static tiles fwd_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
         t = s->Wo >= 16 && s->stride == 1 ? (tiles){0, 16, s->Wo >= 32 ? 2 : 1, 4, 16} : (tiles){1, 4, 4, 4, 16};
     if (!big_tiles(ctx))
         t = t.cv ? (tiles){1, 4, 2, 4, 64} : (tiles){0, 4, 1, 8, 64};
+    tuned_tiles(ctx, &sg2_tune_family_conv2d, s, "SG2_CONV_FWD_TILES", &t);
     tiles_from_env("SG2_CONV_FWD_TILES", &t);
     return t;
 }
@@ -76,6 +124,8 @@ static tiles wgrad_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
     tiles t = {0, 8, 1, s->kh * s->kw == 1 ? 8 : 2, 8};
     if (s->Wo <= 4 || !big_tiles(ctx))
         t.vw = 4;
+    tuned_tiles(ctx, &sg2_tune_family_conv2d_wgrad, s, "SG2_CONV_WGRAD_TILES", &t);
+    t.cv = 0;
     if (t.tco > cout_g)
         t.tco = cout_g;
     tiles_from_env("SG2_CONV_WGRAD_TILES", &t);
@@ -203,8 +253,10 @@ static sg2_status launch_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles 
     return sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err);
 }
 
-sg2_status sg2_conv_tiled_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
-                              const sg2_tensor *w, sg2_tensor *y)
+/* The forward with w packed here, or with weights the caller packed
+ * (packed != NULL; see sg2_conv_tiled_fwd_packed). */
+static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x, const sg2_tensor *w,
+                           const sg2_tensor *packed, sg2_tensor *y)
 {
     tiles t = fwd_tiles(ctx, s);
     int rows, cols, chans;
@@ -218,11 +270,31 @@ sg2_status sg2_conv_tiled_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, c
     const sg2_tensor *xp = x;
     if (hp != s->H || wp != s->W || s->pad_y || s->pad_x)
         xp = pad_planes(ctx, x, s->N * s->Cin, s->H, s->W, hp, wp, s->pad_y, s->pad_x);
-    sg2_tensor *wt = xp ? pack_weight(ctx, w, s, chans, flip) : NULL;
+    const sg2_tensor *wt = !xp ? NULL : packed ? packed : pack_weight(ctx, w, s, chans, flip);
     if (wt)
         launch_fwd(ctx, s, &t, xp, hp, wp, wt, y);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
+}
+
+sg2_status sg2_conv_tiled_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
+                              const sg2_tensor *w, sg2_tensor *y)
+{
+    return fwd_with(ctx, s, flip, x, w, NULL, y);
+}
+
+int sg2_conv_tiled_fwd_lanes(sg2_ctx *ctx, const sg2_conv_shape *s)
+{
+    tiles t = fwd_tiles(ctx, s);
+    int rows, cols, chans;
+    fwd_block(&t, &rows, &cols, &chans);
+    return chans;
+}
+
+sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
+                                     const sg2_tensor *wt, sg2_tensor *y)
+{
+    return fwd_with(ctx, s, 0, x, NULL, wt, y);
 }
 
 /* Tiles of conv_transpose2d_tiled_cv: as the forward's for short rows, on
@@ -233,13 +305,17 @@ static tiles transpose_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
     tiles t = {1, s->Cout / s->groups <= 4 ? 4 : 16, cols >= 8 ? 2 : 4, cols >= 8 ? 8 : 4, 16};
     if (!big_tiles(ctx))
         t = (tiles){1, 4, 2, 4, 64};
+    tuned_tiles(ctx, &sg2_tune_family_conv_transpose2d, s, "SG2_CONV_TRANSPOSE_TILES", &t);
     tiles_from_env("SG2_CONV_TRANSPOSE_TILES", &t);
     t.cv = 1;
     return t;
 }
 
-sg2_status sg2_conv_tiled_transpose(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x, const sg2_tensor *w,
-                                    sg2_tensor *y)
+int sg2_conv_tiled_transpose_lanes(sg2_ctx *ctx, const sg2_conv_shape *s) { return transpose_tiles(ctx, s).vw; }
+
+/* The transpose with w packed here, or with weights the caller packed. */
+static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x, const sg2_tensor *w,
+                                 const sg2_tensor *packed, sg2_tensor *y)
 {
     tiles t = transpose_tiles(ctx, s);
     int S = s->stride, py = s->kh - 1 - s->pad_y, px = s->kw - 1 - s->pad_x;
@@ -257,7 +333,7 @@ sg2_status sg2_conv_tiled_transpose(sg2_ctx *ctx, const sg2_conv_shape *s, const
     const sg2_kernel_entry *k = tiled_kernel(ctx, "conv_transpose2d_tiled_cv", s, &t);
     size_t mark = sg2_scope_begin(ctx);
     sg2_tensor *xq = k ? pad_planes(ctx, x, s->N * s->Cin, s->H, s->W, hq, wq, q, q) : NULL;
-    sg2_tensor *wt = xq ? pack_weight(ctx, w, s, t.vw, 1) : NULL;
+    const sg2_tensor *wt = !xq ? NULL : packed ? packed : pack_weight(ctx, w, s, t.vw, 1);
     if (wt) {
         sg2_args a = sg2_args_begin(k);
         int v[] = {s->Cin / s->groups, hq, wq, q, py, px, s->Cout, s->Cout / s->groups, n_cb, s->Ho, s->Wo,
@@ -275,6 +351,18 @@ sg2_status sg2_conv_tiled_transpose(sg2_ctx *ctx, const sg2_conv_shape *s, const
     }
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
+}
+
+sg2_status sg2_conv_tiled_transpose(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x, const sg2_tensor *w,
+                                    sg2_tensor *y)
+{
+    return transpose_with(ctx, s, x, w, NULL, y);
+}
+
+sg2_status sg2_conv_tiled_transpose_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
+                                           const sg2_tensor *wt, sg2_tensor *y)
+{
+    return transpose_with(ctx, s, x, NULL, wt, y);
 }
 
 static sg2_status launch_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *dyp,
@@ -330,3 +418,184 @@ sg2_status sg2_conv_tiled_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
 }
+
+/* ---- tuning ------------------------------------------------------------- */
+/* Dims: {N, Cin, Cout, H, W, k, stride, groups}, see conv_dims. Each family
+ * tunes CONV_TILE (a tiles code, see tiles_from_code; 0 = the heuristic's)
+ * and CONV_LWS (work-items per work-group along dim 0; 0 = the heuristic's).
+ * The candidates hold the heuristic's CPU and GPU choices and their
+ * neighbours: wider and narrower vectors, taller and wider pixel blocks. */
+
+static int conv_valid(const int *v, const void *dev)
+{
+    return (size_t)v[1] <= ((const sg2_device_info *)dev)->max_work_group;
+}
+
+static const sg2_tune_space conv2d_space = {
+    2,
+    {{"CONV_TILE", 12, {0, 116208, 116404, 104204, 108208, 108404, 104404, 104208, 216204, 216108, 208208, 204108}},
+     {"CONV_LWS", 5, {0, 4, 8, 32, 128}}},
+    conv_valid,
+};
+
+static const sg2_tune_space conv_transpose2d_space = {
+    2,
+    {{"CONV_TILE", 12, {0, 116208, 116404, 116204, 116408, 108208, 108404, 108204, 104404, 104204, 104208, 116104}},
+     {"CONV_LWS", 5, {0, 4, 8, 32, 128}}},
+    conv_valid,
+};
+
+static const sg2_tune_space conv2d_wgrad_space = {
+    2,
+    {{"CONV_TILE", 12, {0, 208102, 208104, 208108, 208101, 204102, 204104, 204108, 204101, 216102, 216104, 216101}},
+     {"CONV_LWS", 5, {0, 2, 4, 16, 32}}},
+    conv_valid,
+};
+
+/* The smallest of lo, 2 lo, 4 lo, ... hi that is at least n (hi if none). */
+static int bucket(int n, int lo, int hi)
+{
+    int b = lo;
+    while (b < n && b < hi)
+        b *= 2;
+    return b;
+}
+
+/* Channels per group: ToRGB's 3 (and 4) apart, tests' handfuls apart,
+ * then up to 64, 256 (128 and 256), more. */
+static int chan_bucket(int c) { return c <= 4 ? 4 : c <= 16 ? 16 : c <= 64 ? 64 : c <= 256 ? 256 : 512; }
+
+/* "k3s1-c512x512-r32-b4": kernel, stride, channels per group in and out,
+ * output width (4 .. 256) and images times groups (4, 16, 64): what the
+ * heuristic's choice turns on, coarse enough that the StyleGAN2 presets
+ * make about a dozen classes per family. */
+static void conv_class_of(int n_img, int cin_g, int cout_g, int wo, int k, int stride, char *out, size_t cap)
+{
+    snprintf(out, cap, "k%ds%d-c%dx%d-r%d-b%d", k, stride, chan_bucket(cin_g), chan_bucket(cout_g),
+             bucket(wo, 4, 256), n_img <= 4 ? 4 : n_img <= 16 ? 16 : 64);
+}
+
+static void conv2d_class(const int *d, char *out, size_t cap)
+{
+    int wo = d[6] == 1 ? d[4] : (d[4] - d[5]) / d[6] + 1;
+    conv_class_of(d[0] * d[7], d[1] / d[7], d[2] / d[7], wo, d[5], d[6], out, cap);
+}
+
+/* Classed by the upsampled width (before the FIR crops the border). */
+static void conv_transpose2d_class(const int *d, char *out, size_t cap)
+{
+    conv_class_of(d[0] * d[7], d[1] / d[7], d[2] / d[7], d[4] * d[6], d[5], d[6], out, cap);
+}
+
+static sg2_conv_params tune_params(const int *d)
+{
+    int pad = d[6] == 1 ? d[5] / 2 : 0;
+    return (sg2_conv_params){.stride = d[6], .pad_y = pad, .pad_x = pad, .groups = d[7]};
+}
+
+/* in[0] = x[N, Cin, H, W], in[1] = w[Cout, Cin/g, k, k] */
+static sg2_status conv2d_setup(sg2_ctx *ctx, const int *d, sg2_tensor **in)
+{
+    in[0] = sg2_tune_random_tensor(ctx, 4, (const int64_t[]){d[0], d[1], d[3], d[4]}, 11);
+    in[1] = sg2_tune_random_tensor(ctx, 4, (const int64_t[]){d[2], d[1] / d[7], d[5], d[5]}, 12);
+    return ctx->err.status;
+}
+
+static sg2_tensor *conv2d_run(sg2_ctx *ctx, const int *d, sg2_tensor *const *in)
+{
+    sg2_conv_params p = tune_params(d);
+    return sg2_conv2d(ctx, in[0], in[1], &p);
+}
+
+/* in[0] = x[N, Cin, H, W], in[1] = w[Cin, Cout/g, k, k] */
+static sg2_status conv_transpose2d_setup(sg2_ctx *ctx, const int *d, sg2_tensor **in)
+{
+    in[0] = sg2_tune_random_tensor(ctx, 4, (const int64_t[]){d[0], d[1], d[3], d[4]}, 13);
+    in[1] = sg2_tune_random_tensor(ctx, 4, (const int64_t[]){d[1], d[2] / d[7], d[5], d[5]}, 14);
+    return ctx->err.status;
+}
+
+static sg2_tensor *conv_transpose2d_run(sg2_ctx *ctx, const int *d, sg2_tensor *const *in)
+{
+    sg2_conv_params p = {.stride = d[6], .groups = d[7]};
+    return sg2_conv_transpose2d(ctx, in[0], in[1], &p, 0, 0);
+}
+
+/* in[0] = dy[N, Cout, Ho, Wo], in[1] = x[N, Cin, H, W] */
+static sg2_status conv2d_wgrad_setup(sg2_ctx *ctx, const int *d, sg2_tensor **in)
+{
+    sg2_conv_params p = tune_params(d);
+    int ho = (d[3] + 2 * p.pad_y - d[5]) / d[6] + 1, wo = (d[4] + 2 * p.pad_x - d[5]) / d[6] + 1;
+    in[0] = sg2_tune_random_tensor(ctx, 4, (const int64_t[]){d[0], d[2], ho, wo}, 15);
+    in[1] = sg2_tune_random_tensor(ctx, 4, (const int64_t[]){d[0], d[1], d[3], d[4]}, 16);
+    return ctx->err.status;
+}
+
+static sg2_tensor *conv2d_wgrad_run(sg2_ctx *ctx, const int *d, sg2_tensor *const *in)
+{
+    sg2_conv_params p = tune_params(d);
+    return sg2_conv2d_wgrad(ctx, in[0], in[1], &p, d[5], d[5]);
+}
+
+/* The convolutions of the 32x32 preset at batch 4 and 32 (G: 512 channels,
+ * fused modulation = one group per image; ToRGB 1x1 to 3 channels; D: 3x3,
+ * the stride-2 3x3 after the FIR's 2 pixels of padding, 1x1 skips), the
+ * 64- and 128-channel layers of larger discriminators, and the 256x256
+ * generator at batch 4 (256, 128 and 64 channels at 64, 128 and 256). */
+static const int conv2d_presets[][SG2_TUNE_DIMS] = {
+    {1, 2048, 2048, 4, 4, 3, 1, 4},        {1, 2048, 2048, 8, 8, 3, 1, 4},       {1, 2048, 2048, 32, 32, 3, 1, 4},
+    {1, 16384, 16384, 8, 8, 3, 1, 32},     {1, 16384, 16384, 32, 32, 3, 1, 32},  {1, 2048, 12, 32, 32, 1, 1, 4},
+    {1, 16384, 96, 32, 32, 1, 1, 32},      {32, 512, 512, 16, 16, 3, 1, 1},      {32, 512, 512, 18, 18, 3, 2, 1},
+    {32, 512, 512, 16, 16, 1, 1, 1},       {4, 64, 64, 32, 32, 3, 1, 1},         {32, 64, 128, 34, 34, 3, 2, 1},
+    {1, 1024, 1024, 64, 64, 3, 1, 4},      {1, 512, 512, 128, 128, 3, 1, 4},     {1, 256, 256, 256, 256, 3, 1, 4},
+    {1, 256, 12, 256, 256, 1, 1, 4},
+};
+
+/* G's stride-2 upsampling convolutions (fused modulation, no padding). */
+static const int conv_transpose2d_presets[][SG2_TUNE_DIMS] = {
+    {1, 2048, 2048, 4, 4, 3, 2, 4},      {1, 2048, 2048, 16, 16, 3, 2, 4},  {1, 16384, 16384, 4, 4, 3, 2, 32},
+    {1, 16384, 16384, 16, 16, 3, 2, 32}, {1, 2048, 1024, 32, 32, 3, 2, 4},  {1, 1024, 512, 64, 64, 3, 2, 4},
+    {1, 512, 256, 128, 128, 3, 2, 4},
+};
+
+/* The weight gradients of the training layers among those above. */
+static const int conv2d_wgrad_presets[][SG2_TUNE_DIMS] = {
+    {1, 2048, 2048, 8, 8, 3, 1, 4},    {1, 2048, 2048, 32, 32, 3, 1, 4},   {1, 16384, 16384, 8, 8, 3, 1, 32},
+    {1, 16384, 16384, 32, 32, 3, 1, 32}, {1, 2048, 12, 32, 32, 1, 1, 4},   {32, 512, 512, 16, 16, 3, 1, 1},
+    {32, 512, 512, 18, 18, 3, 2, 1},   {32, 512, 512, 16, 16, 1, 1, 1},    {4, 64, 64, 32, 32, 3, 1, 1},
+};
+
+#define N_PRESETS(a) ((int)(sizeof a / sizeof a[0]))
+
+const sg2_tune_family sg2_tune_family_conv2d = {
+    .name = "conv2d",
+    .kernel_file = "conv_tiled.cl",
+    .space = &conv2d_space,
+    .shape_class = conv2d_class,
+    .setup = conv2d_setup,
+    .run = conv2d_run,
+    .presets = conv2d_presets,
+    .n_presets = N_PRESETS(conv2d_presets),
+};
+
+const sg2_tune_family sg2_tune_family_conv_transpose2d = {
+    .name = "conv_transpose2d",
+    .kernel_file = "conv_tiled.cl",
+    .space = &conv_transpose2d_space,
+    .shape_class = conv_transpose2d_class,
+    .setup = conv_transpose2d_setup,
+    .run = conv_transpose2d_run,
+    .presets = conv_transpose2d_presets,
+    .n_presets = N_PRESETS(conv_transpose2d_presets),
+};
+
+const sg2_tune_family sg2_tune_family_conv2d_wgrad = {
+    .name = "conv2d_wgrad",
+    .kernel_file = "conv_tiled.cl",
+    .space = &conv2d_wgrad_space,
+    .shape_class = conv2d_class,
+    .setup = conv2d_wgrad_setup,
+    .run = conv2d_wgrad_run,
+    .presets = conv2d_wgrad_presets,
+    .n_presets = N_PRESETS(conv2d_wgrad_presets),
+};

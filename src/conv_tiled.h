@@ -32,6 +32,19 @@ sg2_status sg2_conv_tiled_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, c
 sg2_status sg2_conv_tiled_transpose(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x, const sg2_tensor *w,
                                     sg2_tensor *y);
 
+/* The same two without the weight packing, for callers that write the
+ * packed weights themselves (src/modconv.c). Packed layout: wt[groups][n_cb]
+ * [cin_g * kh * kw][lanes], n_cb = ceil(cout_g / lanes), lanes from the
+ * *_lanes query for the same shape; entry [g][cb][ci*taps + t][l] is
+ * w[g*cout_g + cb*lanes + l][ci][t] (the transpose: tap taps-1-t, i.e.
+ * flipped), zero for channels past cout_g. Not differentiable (inference). */
+int sg2_conv_tiled_fwd_lanes(sg2_ctx *ctx, const sg2_conv_shape *s);
+sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
+                                     const sg2_tensor *wt, sg2_tensor *y);
+int sg2_conv_tiled_transpose_lanes(sg2_ctx *ctx, const sg2_conv_shape *s);
+sg2_status sg2_conv_tiled_transpose_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
+                                           const sg2_tensor *wt, sg2_tensor *y);
+
 /* dw[Cout, Cin/g, kh, kw] = gradient of sum(dy * conv2d(x, w)) in w. */
 sg2_status sg2_conv_tiled_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *dy, const sg2_tensor *x,
                                 sg2_tensor *dw);

@@ -1,10 +1,13 @@
 /* Matrix products: op(a) @ op(b), 2-D or batched 3-D, row-major.
  *
- * Two backends compute the same thing: CLBlast (the default; Sgemm and
+ * Two backends compute the same thing: CLBlast (Sgemm and
  * SgemmStridedBatched only, because every distinct CLBlast routine costs a
- * 10-20 s first compile on PoCL) and our own kernels in cl/matmul.cl,
- * chosen with SG2_GEMM=own (vectors along N, for CPUs) or SG2_GEMM=own-local
- * (tiles staged in local memory, for GPUs) so they can be compared and tuned.
+ * 10-20 s first compile on PoCL) and our own kernels in cl/matmul.cl. Which
+ * one runs is tuned per device and shape class (the GEMM_BACKEND choice of
+ * the gemm tuning family below, with gemm_vec's GV and GMR); untuned, it is
+ * CLBlast. SG2_GEMM=clblast, own (gemm_vec, vectors along N, for CPUs) or
+ * own-local (tiles staged in local memory, for GPUs) forces one, so they can
+ * be compared.
  *
  * Backward, for C = op(A) op(B): d op(A) = dC op(B)^T and d op(B) = op(A)^T dC,
  * each arranged with the transpose flags so the result has the input's stored
@@ -14,6 +17,7 @@
 #include <string.h>
 
 #include "src/op_util.h"
+#include "src/tune.h"
 
 #include <clblast_c.h>
 
@@ -26,6 +30,7 @@ typedef struct gemm_dims {
     int batch;       /* 1 for 2-D */
     int M, N, K;     /* op(A) is [M,K], op(B) is [K,N], C is [M,N] */
     int lda, ldb;    /* stored row lengths of A and B */
+    int gv, gmr;     /* gemm_vec's columns and rows per work-item (GV, GMR) */
 } gemm_dims;
 
 static void matmul_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, const int *needs, sg2_tensor **gin)
@@ -191,8 +196,13 @@ static sg2_tensor *gemm_pack(sg2_ctx *ctx, const sg2_tensor *src, int batch, int
 static sg2_status gemm_own_vec(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb, const sg2_tensor *a,
                                const sg2_tensor *b, sg2_tensor *c)
 {
-    enum { GV = 16, GMR = 16, LWS0 = 4, LWS1 = 4 }; /* the defaults of cl/matmul.cl; the work-group's shape */
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "matmul.cl", "gemm_vec", NULL);
+    enum { LWS0 = 4, LWS1 = 4 }; /* the work-group's shape */
+    const int GV = d->gv, GMR = d->gmr;
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DGV=%d -DGMR=%d", GV, GMR);
+    /* The file's defaults (16, 16) build without options: one program fewer. */
+    const sg2_kernel_entry *k =
+        sg2_kernel(ctx, "matmul.cl", "gemm_vec", GV == 16 && GMR == 16 ? NULL : opts);
     if (!k)
         return ctx->err.status;
     size_t mark = sg2_scope_begin(ctx);
@@ -224,13 +234,29 @@ static sg2_status gemm_own_vec(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb,
 typedef sg2_status (*gemm_fn)(sg2_ctx *, const gemm_dims *, int, int, const sg2_tensor *, const sg2_tensor *,
                               sg2_tensor *);
 
-/* $SG2_GEMM: unset or "clblast" selects CLBlast, "own" our vector kernel,
- * "own-local" our local-memory tiled kernel. Read per call so a test or
- * benchmark can switch within one process. NULL (error recorded) otherwise. */
-static gemm_fn gemm_backend(sg2_ctx *ctx)
+/* The tuned backend of d's shape class (CLBlast when untuned), with
+ * gemm_vec's tiles in d. */
+static gemm_fn gemm_tuned(sg2_ctx *ctx, gemm_dims *d, int ta, int tb)
+{
+    int dims[SG2_TUNE_DIMS] = {d->batch, d->M, d->N, d->K, ta, tb};
+    char opts[SG2_TUNE_OPTS_LEN];
+    sg2_tune_options(ctx, &sg2_tune_family_gemm, dims, opts, sizeof opts);
+    d->gv = sg2_tune_option_value(opts, "GV", 16);
+    d->gmr = sg2_tune_option_value(opts, "GMR", 16);
+    return sg2_tune_option_value(opts, "GEMM_BACKEND", 0) == 1 ? gemm_own_vec : gemm_clblast;
+}
+
+/* $SG2_GEMM: unset selects the tuned backend, "clblast" CLBlast, "own" our
+ * vector kernel (at its default tiles), "own-local" our local-memory tiled
+ * kernel. Read per call so a test or benchmark can switch within one
+ * process. NULL (error recorded) otherwise. */
+static gemm_fn gemm_backend(sg2_ctx *ctx, gemm_dims *d, int ta, int tb)
 {
     const char *v = getenv("SG2_GEMM");
-    if (!v || !*v || strcmp(v, "clblast") == 0)
+    d->gv = d->gmr = 16;
+    if (!v || !*v)
+        return gemm_tuned(ctx, d, ta, tb);
+    if (strcmp(v, "clblast") == 0)
         return gemm_clblast;
     if (strcmp(v, "own") == 0)
         return gemm_own_vec;
@@ -270,7 +296,7 @@ sg2_tensor *sg2_matmul(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b, int ta, int t
                         sg2_shape_str(a, sa, sizeof sa), ta ? "^T" : "", d.K, sg2_shape_str(b, sb, sizeof sb),
                         tb ? "^T" : "", kb);
     int64_t shape[3] = {d.batch, d.M, d.N};
-    gemm_fn gemm = gemm_backend(ctx);
+    gemm_fn gemm = gemm_backend(ctx, &d, ta, tb);
     if (!gemm)
         return NULL;
     sg2_tensor *c = batched ? sg2_tensor_empty(ctx, 3, shape) : sg2_tensor_empty(ctx, 2, shape + 1);
@@ -283,3 +309,67 @@ sg2_tensor *sg2_matmul(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b, int ta, int t
     sg2_autograd_record(ctx, c, &matmul_def, in, 2, &p, sizeof p, NULL, 0);
     return c;
 }
+
+/* ---- tuning ------------------------------------------------------------- */
+/* Dims: {batch, M, N, K, ta, tb}. GEMM_BACKEND 0 is CLBlast (the untuned
+ * choice), 1 our gemm_vec with its GV x GMR block; so a device where
+ * CLBlast's tuned kernels win keeps them, and one where ours do gets ours. */
+
+static int gemm_valid(const int *v, const void *dev)
+{
+    (void)dev;
+    return v[0] == 1 || (v[1] == 16 && v[2] == 16); /* tiles only matter for gemm_vec */
+}
+
+static const sg2_tune_space gemm_space = {
+    3,
+    {{"GEMM_BACKEND", 2, {0, 1}}, {"GV", 3, {16, 4, 8}}, {"GMR", 4, {16, 4, 8, 12}}},
+    gemm_valid,
+};
+
+/* Sizes in powers of 4 (4 .. 4096), and whether batched (a second CLBlast
+ * routine): "m4-n1024-k1024-b1" for a dense layer of 512 at batch 4. */
+static void gemm_class(const int *d, char *out, size_t cap)
+{
+    int b[3];
+    for (int i = 0; i < 3; i++) {
+        b[i] = 4;
+        while (b[i] < d[1 + i] && b[i] < 4096)
+            b[i] *= 4;
+    }
+    snprintf(out, cap, "m%d-n%d-k%d-b%s", b[0], b[1], b[2], d[0] > 1 ? "n" : "1");
+}
+
+/* in[0] = a, in[1] = b, stored as op() expects: [batch,] M x K or K x M, ... */
+static sg2_status gemm_setup(sg2_ctx *ctx, const int *d, sg2_tensor **in)
+{
+    int nd = d[0] > 1 ? 3 : 2;
+    int64_t sa[3] = {d[0], d[4] ? d[3] : d[1], d[4] ? d[1] : d[3]};
+    int64_t sb[3] = {d[0], d[5] ? d[2] : d[3], d[5] ? d[3] : d[2]};
+    in[0] = sg2_tune_random_tensor(ctx, nd, sa + 3 - nd, 21);
+    in[1] = sg2_tune_random_tensor(ctx, nd, sb + 3 - nd, 22);
+    return ctx->err.status;
+}
+
+static sg2_tensor *gemm_run(sg2_ctx *ctx, const int *d, sg2_tensor *const *in)
+{
+    return sg2_matmul(ctx, in[0], in[1], d[4], d[5]);
+}
+
+/* StyleGAN2's dense layers (mapping, affine) at 512 features, batch 4 and
+ * 32: forward (x W^T), input gradient (dy W) and weight gradient (dy^T x). */
+static const int gemm_presets[][SG2_TUNE_DIMS] = {
+    {1, 4, 512, 512, 0, 1},  {1, 32, 512, 512, 0, 1}, {1, 4, 512, 512, 0, 0},
+    {1, 32, 512, 512, 0, 0}, {1, 512, 512, 4, 1, 0},  {1, 512, 512, 32, 1, 0},
+};
+
+const sg2_tune_family sg2_tune_family_gemm = {
+    .name = "gemm",
+    .kernel_file = "matmul.cl",
+    .space = &gemm_space,
+    .shape_class = gemm_class,
+    .setup = gemm_setup,
+    .run = gemm_run,
+    .presets = gemm_presets,
+    .n_presets = (int)(sizeof gemm_presets / sizeof gemm_presets[0]),
+};

@@ -8,8 +8,16 @@
  *    weight, scale the output by d. Uses the ordinary conv ops, whose
  *    gradients are cheap.
  *  - fused (inference): build the per-sample weights and run one grouped
- *    convolution with groups = N. */
+ *    convolution with groups = N. The weights come from one kernel
+ *    (cl/modconv.cl): the modconv_weight op below when gradients are wanted,
+ *    else written directly in the tiled convolution's packed panels. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "src/conv_tiled.h"
 #include "src/layers.h"
+#include "src/op_util.h"
 
 /* d[N, Cout] = rsqrt(s^2 @ (sum_k w^2)^T + 1e-8): the norm of each sample's
  * modulated filter without materialising it. */
@@ -19,19 +27,331 @@ static sg2_tensor *demod_coefs(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *sty
     return sg2_rsqrt(ctx, sg2_add_scalar(ctx, sg2_matmul(ctx, sg2_square(ctx, styles), wsq, 0, 1), 1e-8f));
 }
 
-static sg2_tensor *as_nc11(sg2_ctx *ctx, sg2_tensor *t)
+/* ---- the modconv_weight op ------------------------------------------------
+ * Forward: cl/modconv.cl (modconv_wsq, then one pass over the output).
+ * Backward, with a = w s (broadcast), d = rsqrt(q),
+ * q[n,o] = sum_{i,k} a^2 + 1e-8 = (s^2 @ wsq^T)[n,o] + 1e-8:
+ *   through a:  gw += g sum_n gy d s,           gs += g sum_{o,k} gy d w
+ *   through d:  gq  = -g/2 d^3 sum_{i,k} gy a,  gs += 2 s (gq @ wsq),
+ *               gw += 2 w (gq^T @ s^2)[o,i]
+ * all with ops of the set (d recomputed from w and s by ops, not saved), so
+ * the rule is itself differentiable and second-order gradients stay exact. */
+typedef struct modconv_weight_params {
+    int demodulate, transposed;
+    float gain;
+} modconv_weight_params;
+
+static sg2_tensor *reshape5(sg2_ctx *ctx, sg2_tensor *t, int64_t a, int64_t b, int64_t c, int64_t d, int64_t e)
 {
-    return t ? sg2_reshape(ctx, t, 4, (const int64_t[]){t->shape[0], t->shape[1], 1, 1}) : NULL;
+    return sg2_reshape(ctx, t, 5, (const int64_t[]){a, b, c, d, e});
 }
+
+static void modconv_weight_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, const int *needs,
+                                    sg2_tensor **gin)
+{
+    const modconv_weight_params *p = (const modconv_weight_params *)node->params;
+    sg2_tensor *w = node->in[0], *s = node->in[1];
+    int64_t n = s->shape[0], co = w->shape[0], ci = w->shape[1], kh = w->shape[2], kw = w->shape[3];
+    sg2_tensor *w5 = reshape5(ctx, w, 1, co, ci, kh, kw), *s5 = reshape5(ctx, s, n, 1, ci, 1, 1);
+    if (p->transposed)
+        gy = sg2_permute(ctx, gy, (const int[]){0, 2, 1, 3, 4});
+    sg2_tensor *d = NULL, *ga = sg2_scale(ctx, gy, p->gain); /* gradient reaching a through y = a d gain */
+    if (p->demodulate) {
+        d = demod_coefs(ctx, w, s);
+        ga = sg2_mul(ctx, ga, reshape5(ctx, d, n, co, 1, 1, 1));
+    }
+    /* sum_k ga w: [N, Cout, Cin], shared by gs and the demodulation term */
+    sg2_tensor *gaw = needs[1] || p->demodulate ? sg2_sum(ctx, sg2_mul(ctx, ga, w5), 0x18, 0) : NULL;
+    sg2_tensor *gw = needs[0] ? sg2_sum(ctx, sg2_mul(ctx, ga, s5), 0x1, 0) : NULL;
+    sg2_tensor *gs = needs[1] ? sg2_sum(ctx, gaw, 0x2, 0) : NULL;
+    if (p->demodulate) {
+        /* sum_{i,k} gy a gain d = sum_i gaw s; gq = that * (-1/2) d^2 */
+        sg2_tensor *gd = sg2_sum(ctx, sg2_mul(ctx, gaw, sg2_reshape(ctx, s, 3, (const int64_t[]){n, 1, ci})), 0x4, 0);
+        sg2_tensor *gq = sg2_scale(ctx, sg2_mul(ctx, gd, sg2_square(ctx, d)), -0.5f);
+        if (needs[0]) {
+            sg2_tensor *gwsq = sg2_matmul(ctx, gq, sg2_square(ctx, s), 1, 0); /* [Cout, Cin] */
+            sg2_tensor *gw2 = sg2_mul(ctx, sg2_scale(ctx, w, 2.0f),
+                                      sg2_reshape(ctx, gwsq, 4, (const int64_t[]){co, ci, 1, 1}));
+            gw = sg2_add(ctx, gw, gw2);
+        }
+        if (needs[1]) {
+            sg2_tensor *wsq = sg2_sum(ctx, sg2_square(ctx, w), 0xC, 0);
+            gs = sg2_add(ctx, gs, sg2_mul(ctx, sg2_scale(ctx, s, 2.0f), sg2_matmul(ctx, gq, wsq, 0, 0)));
+        }
+    }
+    gin[0] = gw;
+    gin[1] = gs;
+}
+
+static const sg2_op_def modconv_weight_def = {"modconv_weight", modconv_weight_backward};
+
+/* Work-items per (n, o) row or per panel: MC_WG of cl/modconv.cl, a power
+ * of two; $SG2_MODCONV_WG overrides (tuning by hand). */
+static int modconv_wg(sg2_ctx *ctx)
+{
+    const char *v = getenv("SG2_MODCONV_WG");
+    int wg = v ? atoi(v) : 64;
+    if (wg < 1 || (wg & (wg - 1)))
+        wg = 64;
+    while ((size_t)wg > ctx->rt->dev.max_work_group && wg > 1)
+        wg /= 2;
+    return wg;
+}
+
+/* The kernel `name` of cl/modconv.cl for taps taps, wg work-items and
+ * lanes (0: unused). */
+static const sg2_kernel_entry *modconv_kernel(sg2_ctx *ctx, const char *name, int taps, int wg, int lanes)
+{
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DMC_TAPS=%d -DMC_WG=%d -DMC_LANES=%d", taps, wg, lanes > 0 ? lanes : 1);
+    return sg2_kernel(ctx, "modconv.cl", name, opts);
+}
+
+/* wsq[Cout, Cin] = sum over taps of weight^2 (modconv_wsq), or NULL (error
+ * recorded). */
+static sg2_tensor *weight_sq(sg2_ctx *ctx, const sg2_tensor *weight)
+{
+    int64_t co = weight->shape[0], ci = weight->shape[1];
+    const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_wsq", (int)(weight->shape[2] * weight->shape[3]), 1, 0);
+    sg2_tensor *wsq = sg2_tensor_empty(ctx, 2, (const int64_t[]){co, ci});
+    if (!k || !wsq)
+        return NULL;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, (int)(co * ci));
+    sg2_args_mem(&a, weight->buf->mem);
+    sg2_args_int(&a, (int)weight->offset);
+    sg2_args_mem(&a, wsq->buf->mem);
+    return sg2_launch1d(ctx, &a, (size_t)(co * ci)) ? NULL : wsq;
+}
+
+sg2_tensor *sg2_modconv_weight(sg2_ctx *ctx,
+                               sg2_tensor *weight, /* [Cout, Cin, kh, kw] */
+                               sg2_tensor *styles, /* [N, Cin] */
+                               int demodulate, float gain, int transposed)
+{
+    SG2_OP_GUARD(ctx, weight, styles);
+    char sw[96], ss[96];
+    if (weight->ndim != 4 || styles->ndim != 2 || styles->shape[1] != weight->shape[1])
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "modconv_weight: weight %s and styles %s do not fit",
+                        sg2_shape_str(weight, sw, sizeof sw), sg2_shape_str(styles, ss, sizeof ss));
+    int64_t n = styles->shape[0], co = weight->shape[0], ci = weight->shape[1];
+    int64_t kh = weight->shape[2], kw = weight->shape[3];
+    if (n * weight->numel >= INT_MAX)
+        return sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "modconv_weight: %lld x %lld weights are too many", (long long)n,
+                        (long long)weight->numel);
+    sg2_tensor *y = sg2_tensor_empty(ctx, 5, transposed ? (const int64_t[]){n, ci, co, kh, kw}
+                                                        : (const int64_t[]){n, co, ci, kh, kw});
+    int wg = modconv_wg(ctx);
+    const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_weight", (int)(kh * kw), wg, 0);
+    /* without demodulation the kernel does not read wsq: weight stands in */
+    const sg2_tensor *wsq = demodulate ? weight_sq(ctx, weight) : weight;
+    if (!y || !k || !wsq)
+        return NULL;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, (int)ci);
+    sg2_args_int(&a, (int)co);
+    sg2_args_int(&a, demodulate != 0);
+    sg2_args_int(&a, transposed != 0);
+    sg2_args_float(&a, gain);
+    sg2_args_mem(&a, weight->buf->mem);
+    sg2_args_int(&a, (int)weight->offset);
+    sg2_args_mem(&a, wsq->buf->mem);
+    sg2_args_mem(&a, styles->buf->mem);
+    sg2_args_int(&a, (int)styles->offset);
+    sg2_args_mem(&a, y->buf->mem);
+    sg2_args_int(&a, (int)y->offset);
+    size_t local[3] = {(size_t)wg, 1, 1}, global[3] = {(size_t)wg, (size_t)co, (size_t)n};
+    if (sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err))
+        return NULL;
+    sg2_tensor *in[2] = {weight, styles};
+    modconv_weight_params p = {demodulate != 0, transposed != 0, gain};
+    if (sg2_autograd_wants(ctx, in, 2))
+        sg2_autograd_record(ctx, y, &modconv_weight_def, in, 2, &p, sizeof p, NULL, 0);
+    return y;
+}
+
+/* ---- scale_channels and channel_dot -----------------------------------
+ * Each is the other's derivative, so the pair is closed under
+ * differentiation:
+ *   y = scale_channels(x, s):  gx = scale_channels(gy, s), gs = channel_dot(gy, x)
+ *   d = channel_dot(a, b):     ga = scale_channels(b, gd), gb = scale_channels(a, gd) */
+static void scale_channels_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, const int *needs,
+                                    sg2_tensor **gin)
+{
+    if (needs[0])
+        gin[0] = sg2_scale_channels(ctx, gy, node->in[1]);
+    if (needs[1])
+        gin[1] = sg2_channel_dot(ctx, gy, node->in[0]);
+}
+
+static void channel_dot_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gd, const int *needs,
+                                 sg2_tensor **gin)
+{
+    if (needs[0])
+        gin[0] = sg2_scale_channels(ctx, node->in[1], gd);
+    if (needs[1])
+        gin[1] = sg2_scale_channels(ctx, node->in[0], gd);
+}
+
+static const sg2_op_def scale_channels_def = {"scale_channels", scale_channels_backward};
+static const sg2_op_def channel_dot_def = {"channel_dot", channel_dot_backward};
+
+/* Elements per (n, c) row of x[N, C, ...], or 0 (error recorded) when x is
+ * not at least 2-D or too large for the kernels' int indices. */
+static int row_len(sg2_ctx *ctx, const char *op, const sg2_tensor *x)
+{
+    char sx[96];
+    if (x->ndim < 2 || x->numel < 1 || x->numel >= INT_MAX) {
+        sg2_fail(ctx, SG2_ERR_SHAPE, "%s: x %s must be [N, C, ...] with fewer than 2^31 elements", op,
+                 sg2_shape_str(x, sx, sizeof sx));
+        return 0;
+    }
+    return (int)(x->numel / (x->shape[0] * x->shape[1]));
+}
+
+sg2_tensor *sg2_scale_channels(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *s)
+{
+    SG2_OP_GUARD(ctx, x, s);
+    char sx[96], ss[96];
+    int inner = row_len(ctx, "scale_channels", x);
+    if (!inner)
+        return NULL;
+    if (s->ndim != 2 || s->shape[0] != x->shape[0] || s->shape[1] != x->shape[1])
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "scale_channels: scales %s do not match x %s",
+                        sg2_shape_str(s, ss, sizeof ss), sg2_shape_str(x, sx, sizeof sx));
+    sg2_tensor *y = sg2_tensor_empty(ctx, x->ndim, x->shape);
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "modconv.cl", "scale_channels", NULL);
+    if (!y || !k)
+        return NULL;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, (int)x->numel);
+    sg2_args_int(&a, inner);
+    sg2_args_mem(&a, x->buf->mem);
+    sg2_args_int(&a, (int)x->offset);
+    sg2_args_mem(&a, s->buf->mem);
+    sg2_args_int(&a, (int)s->offset);
+    sg2_args_mem(&a, y->buf->mem);
+    sg2_args_int(&a, (int)y->offset);
+    if (sg2_launch1d(ctx, &a, (size_t)x->numel))
+        return NULL;
+    sg2_tensor *in[2] = {x, s};
+    if (sg2_autograd_wants(ctx, in, 2))
+        sg2_autograd_record(ctx, y, &scale_channels_def, in, 2, NULL, 0, NULL, 0);
+    return y;
+}
+
+sg2_tensor *sg2_channel_dot(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b)
+{
+    SG2_OP_GUARD(ctx, a, b);
+    char sa[96], sb[96];
+    int inner = row_len(ctx, "channel_dot", a);
+    if (!inner)
+        return NULL;
+    if (!sg2_shape_equal(a, b))
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "channel_dot: %s and %s differ in shape", sg2_shape_str(a, sa, sizeof sa),
+                        sg2_shape_str(b, sb, sizeof sb));
+    int wg = modconv_wg(ctx);
+    sg2_tensor *d = sg2_tensor_empty(ctx, 2, a->shape);
+    const sg2_kernel_entry *k = modconv_kernel(ctx, "channel_dot", 1, wg, 0);
+    if (!d || !k)
+        return NULL;
+    sg2_args g = sg2_args_begin(k);
+    sg2_args_int(&g, inner);
+    sg2_args_mem(&g, a->buf->mem);
+    sg2_args_int(&g, (int)a->offset);
+    sg2_args_mem(&g, b->buf->mem);
+    sg2_args_int(&g, (int)b->offset);
+    sg2_args_mem(&g, d->buf->mem);
+    sg2_args_int(&g, (int)d->offset);
+    size_t local[3] = {(size_t)wg, 1, 1}, global[3] = {(size_t)wg, (size_t)(a->shape[0] * a->shape[1]), 1};
+    if (sg2_launch(ctx->rt, &g, 3, global, local, &ctx->err))
+        return NULL;
+    sg2_tensor *in[2] = {a, b};
+    if (sg2_autograd_wants(ctx, in, 2))
+        sg2_autograd_record(ctx, d, &channel_dot_def, in, 2, NULL, 0, NULL, 0);
+    return d;
+}
+
+/* ---- modulated convolution --------------------------------------------- */
 
 static sg2_tensor *modconv_nonfused(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles,
                                     sg2_tensor *noise, sg2_tensor *filter, const sg2_modconv_args *a)
 {
-    sg2_tensor *y = sg2_mul(ctx, x, as_nc11(ctx, styles));
+    sg2_tensor *y = sg2_scale_channels(ctx, x, styles);
     y = sg2_conv2d_resample(ctx, y, weight, filter, a->up, 1, a->padding, 1, a->up == 1);
     if (a->demodulate)
-        y = sg2_mul(ctx, y, as_nc11(ctx, demod_coefs(ctx, weight, styles)));
+        y = sg2_scale_channels(ctx, y, demod_coefs(ctx, weight, styles));
     return noise ? sg2_add(ctx, y, noise) : y;
+}
+
+/* conv2d_resample's up-sampling path (src/conv_layer.c): a transposed conv
+ * with stride `up` and padding pt, then the FIR padded by (p0, p1) with gain
+ * up^2; the same padding arithmetic, for the paths below that hand the
+ * transposed conv weights in its own layout. */
+typedef struct up_pads {
+    int p0, p1, pt;
+} up_pads;
+
+static up_pads up_pads_of(int k, int fw, int up, int padding)
+{
+    up_pads u = {padding + (fw + up - 1) / 2 - (k - 1), padding + (fw - up) / 2 - (k - up), 0};
+    u.pt = -u.p0 < -u.p1 ? -u.p0 : -u.p1;
+    if (u.pt < 0)
+        u.pt = 0;
+    return u;
+}
+
+static sg2_tensor *up_fir(sg2_ctx *ctx, sg2_tensor *y, sg2_tensor *filter, int up, up_pads u)
+{
+    sg2_upfirdn2d_params fp = {.up_x = 1, .up_y = 1, .down_x = 1, .down_y = 1, .pad_x0 = u.p0 + u.pt,
+                               .pad_x1 = u.p1 + u.pt, .pad_y0 = u.p0 + u.pt, .pad_y1 = u.p1 + u.pt, .flip = 0,
+                               .gain = (float)(up * up)};
+    return sg2_upfirdn2d(ctx, y, filter, &fp);
+}
+
+/* Inference (nothing wants gradients): the modulated weights written
+ * straight into the register-tiled convolution's panels, skipping its
+ * packing pass. x as one image of N * Cin channels; -> [1, N * Cout, Ho, Wo]. */
+static sg2_tensor *fused_prepacked(sg2_ctx *ctx, sg2_tensor *xg, sg2_tensor *weight, sg2_tensor *styles,
+                                   sg2_tensor *filter, const sg2_modconv_args *a)
+{
+    int n = (int)styles->shape[0], ci = (int)weight->shape[1], co = (int)weight->shape[0];
+    int kh = (int)weight->shape[2], kw = (int)weight->shape[3], h = (int)xg->shape[2], wd = (int)xg->shape[3];
+    int up = a->up > 1, p = a->padding;
+    up_pads u = up_pads_of(kh, filter ? (int)filter->shape[1] : 4, a->up, p);
+    sg2_conv_shape s = {1, n * ci, h, wd, n * co, h + 2 * p - kh + 1, wd + 2 * p - kw + 1, kh, kw, 1, p, p, n};
+    if (up)
+        s = (sg2_conv_shape){1, n * ci, h, wd, n * co, (h - 1) * a->up - 2 * u.pt + kh,
+                             (wd - 1) * a->up - 2 * u.pt + kw, kh, kw, a->up, u.pt, u.pt, n};
+    int lanes = up ? sg2_conv_tiled_transpose_lanes(ctx, &s) : sg2_conv_tiled_fwd_lanes(ctx, &s);
+    int n_cb = (co + lanes - 1) / lanes, row = ci * kh * kw;
+    if ((long long)n * n_cb * lanes * row >= INT_MAX || s.Ho < 1 || s.Wo < 1)
+        return sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "modconv: %d x %d x %d x %dx%d weights", n, co, ci, kh, kw);
+    int wg = modconv_wg(ctx);
+    const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_weight_packed", kh * kw, wg, lanes);
+    sg2_tensor *wt = sg2_tensor_empty(ctx, 4, (const int64_t[]){n, n_cb, row, lanes});
+    sg2_tensor *y = sg2_tensor_empty(ctx, 4, (const int64_t[]){1, (int64_t)n * co, s.Ho, s.Wo});
+    const sg2_tensor *wsq = a->demodulate ? weight_sq(ctx, weight) : weight;
+    if (!k || !wt || !y || !wsq)
+        return NULL;
+    sg2_args g = sg2_args_begin(k);
+    int v[] = {ci, co, up, a->demodulate != 0};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        sg2_args_int(&g, v[i]);
+    sg2_args_float(&g, 1.0f);
+    sg2_args_mem(&g, weight->buf->mem);
+    sg2_args_int(&g, (int)weight->offset);
+    sg2_args_mem(&g, wsq->buf->mem);
+    sg2_args_mem(&g, styles->buf->mem);
+    sg2_args_int(&g, (int)styles->offset);
+    sg2_args_mem(&g, wt->buf->mem);
+    sg2_args_int(&g, (int)wt->offset);
+    size_t local[3] = {(size_t)wg, 1, 1}, global[3] = {(size_t)wg, (size_t)n_cb, (size_t)n};
+    if (sg2_launch(ctx->rt, &g, 3, global, local, &ctx->err))
+        return NULL;
+    if (!up)
+        return sg2_conv_tiled_fwd_packed(ctx, &s, xg, wt, y) ? NULL : y;
+    return sg2_conv_tiled_transpose_packed(ctx, &s, xg, wt, y) ? NULL : up_fir(ctx, y, filter, a->up, u);
 }
 
 static sg2_tensor *modconv_fused(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles,
@@ -39,15 +359,25 @@ static sg2_tensor *modconv_fused(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight
 {
     int64_t n = x->shape[0], ci = x->shape[1], h = x->shape[2], wd = x->shape[3];
     int64_t co = weight->shape[0], kh = weight->shape[2], kw = weight->shape[3];
-    sg2_tensor *w = sg2_mul(ctx, sg2_reshape(ctx, weight, 5, (const int64_t[]){1, co, ci, kh, kw}),
-                            sg2_reshape(ctx, styles, 5, (const int64_t[]){n, 1, ci, 1, 1}));
-    if (a->demodulate) {
-        sg2_tensor *d = demod_coefs(ctx, weight, styles);
-        w = sg2_mul(ctx, w, sg2_reshape(ctx, d, 5, (const int64_t[]){n, co, 1, 1, 1}));
+    sg2_tensor *xg = sg2_reshape(ctx, x, 4, (const int64_t[]){1, n * ci, h, wd}), *y;
+    sg2_tensor *in[3] = {x, weight, styles};
+    int tiled = sg2_conv_tiled_enabled(ctx);
+    if (tiled < 0)
+        return NULL;
+    if (tiled && !sg2_autograd_wants(ctx, in, 3) && (a->up == 1 || kh > 1)) {
+        y = fused_prepacked(ctx, xg, weight, styles, filter, a);
+    } else if (a->up > 1 && kh > 1) {
+        /* the weights in the transposed conv's layout: no permuting copy */
+        up_pads u = up_pads_of((int)kh, (int)filter->shape[1], a->up, a->padding);
+        sg2_tensor *wt = sg2_modconv_weight(ctx, weight, styles, a->demodulate, 1.0f, 1);
+        wt = sg2_reshape(ctx, wt, 4, (const int64_t[]){n * ci, co, kh, kw});
+        sg2_conv_params cp = {.stride = a->up, .pad_y = u.pt, .pad_x = u.pt, .groups = (int)n};
+        y = up_fir(ctx, sg2_conv_transpose2d(ctx, xg, wt, &cp, 0, 0), filter, a->up, u);
+    } else {
+        sg2_tensor *w = sg2_modconv_weight(ctx, weight, styles, a->demodulate, 1.0f, 0);
+        w = sg2_reshape(ctx, w, 4, (const int64_t[]){n * co, ci, kh, kw});
+        y = sg2_conv2d_resample(ctx, xg, w, filter, a->up, 1, a->padding, (int)n, a->up == 1);
     }
-    w = sg2_reshape(ctx, w, 4, (const int64_t[]){n * co, ci, kh, kw});
-    sg2_tensor *xg = sg2_reshape(ctx, x, 4, (const int64_t[]){1, n * ci, h, wd});
-    sg2_tensor *y = sg2_conv2d_resample(ctx, xg, w, filter, a->up, 1, a->padding, (int)n, a->up == 1);
     if (!y)
         return NULL;
     y = sg2_reshape(ctx, y, 4, (const int64_t[]){n, co, y->shape[2], y->shape[3]});

@@ -106,4 +106,15 @@ sg2_tensor *sg2_rand_normal(sg2_ctx *ctx, int ndim, const int64_t *shape);  /* N
  * min(group, N) (N must divide), composed of differentiable ops. */
 sg2_tensor *sg2_mbstd(sg2_ctx *ctx, sg2_tensor *x, int group, int nfeat);
 
+/* ---- modconv.c: the modulated convolution's own ops ---------------------
+ * Fused weights in one pass: y[N,Cout,Cin,kh,kw] = w[o,i,k] s[n,i] d[n,o] gain, with
+ * d = rsqrt(sum_{i,k} (w s)^2 + 1e-8) when demodulate, else 1; transposed:
+ * y[N,Cin,Cout,kh,kw] (the weight layout of a grouped transposed conv). */
+sg2_tensor *sg2_modconv_weight(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *styles, int demodulate, float gain,
+                               int transposed);
+/* y = x * s[n, c] for x[N, C, ...], s[N, C] (modulation, demodulation). */
+sg2_tensor *sg2_scale_channels(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *s);
+/* d[n, c] = sum over the trailing axes of a * b (a, b [N, C, ...]). */
+sg2_tensor *sg2_channel_dot(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b);
+
 #endif

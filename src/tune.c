@@ -15,6 +15,10 @@ const sg2_tune_family *const sg2_tune_families[] = {
     &sg2_tune_family_bias_act,
     &sg2_tune_family_bias_act_grad,
     &sg2_tune_family_reduce_sum,
+    &sg2_tune_family_conv2d,
+    &sg2_tune_family_conv_transpose2d,
+    &sg2_tune_family_conv2d_wgrad,
+    &sg2_tune_family_gemm,
     NULL,
 };
 

@@ -43,6 +43,10 @@ extern const sg2_tune_family sg2_tune_family_upfirdn2d;
 extern const sg2_tune_family sg2_tune_family_bias_act;
 extern const sg2_tune_family sg2_tune_family_bias_act_grad;
 extern const sg2_tune_family sg2_tune_family_reduce_sum;
+extern const sg2_tune_family sg2_tune_family_conv2d;
+extern const sg2_tune_family sg2_tune_family_conv_transpose2d;
+extern const sg2_tune_family sg2_tune_family_conv2d_wgrad;
+extern const sg2_tune_family sg2_tune_family_gemm;
 
 /* All registered families, NULL-terminated. */
 extern const sg2_tune_family *const sg2_tune_families[];

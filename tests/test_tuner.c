@@ -281,18 +281,31 @@ START_TEST(local_size_clamped)
 END_TEST
 
 /* Every candidate of every family, on an odd shape, gives the default's
- * output: nothing rejected, nothing failing. */
+ * output: nothing rejected, nothing failing. Where `builds` is set, the
+ * candidates must also have built programs of their own, so agreeing is not
+ * merely the op ignoring its tuned options. */
 START_TEST(families_agree_with_defaults)
 {
     static const struct {
         const char *name;
         int dims[SG2_TUNE_DIMS];
-    } shapes[] = {{"upfirdn2d", {3, 13, 11, 2, 1, 2, 1, 4}},
-                  {"upfirdn2d", {2, 17, 19, 1, 2, 1, 1, 4}},
-                  {"bias_act", {3, 5, 37, 1, 1}},
-                  {"bias_act_grad", {1001}},
-                  {"reduce_sum", {3, 7, 131}},
-                  {"reduce_sum", {2, 37, 5}}};
+        int builds;
+    } shapes[] = {{"upfirdn2d", {3, 13, 11, 2, 1, 2, 1, 4}, 0},
+                  {"upfirdn2d", {2, 17, 19, 1, 2, 1, 1, 4}, 0},
+                  {"bias_act", {3, 5, 37, 1, 1}, 0},
+                  {"bias_act_grad", {1001}, 0},
+                  {"reduce_sum", {3, 7, 131}, 0},
+                  {"reduce_sum", {2, 37, 5}, 0},
+                  /* {N, Cin, Cout, H, W, k, stride, groups}: grouped, stride 2, 1x1 to 3 */
+                  {"conv2d", {2, 10, 14, 11, 13, 3, 1, 2}, 1},
+                  {"conv2d", {3, 5, 7, 13, 10, 3, 2, 1}, 0},
+                  {"conv2d", {2, 6, 3, 9, 19, 1, 1, 1}, 0},
+                  {"conv_transpose2d", {2, 6, 10, 7, 5, 3, 2, 2}, 1},
+                  {"conv2d_wgrad", {2, 10, 14, 11, 13, 3, 1, 2}, 1},
+                  {"conv2d_wgrad", {3, 5, 7, 13, 10, 3, 2, 1}, 0},
+                  /* {batch, M, N, K, ta, tb} */
+                  {"gemm", {1, 13, 37, 19, 0, 1}, 1},
+                  {"gemm", {3, 7, 29, 33, 1, 0}, 0}};
     sg2_ctx *ctx = sg2_test_ctx();
     for (int i = 0; sg2_tune_families[i]; i++) {
         int covered = 0;
@@ -301,11 +314,15 @@ START_TEST(families_agree_with_defaults)
                 continue;
             sg2_tune_result r;
             sg2_error err = {0};
+            int programs = ctx->rt->n_programs;
             ck_assert_msg(sg2_tune_shape(ctx->rt, sg2_tune_families[i], shapes[j].dims, 600.0, &r, &err) == SG2_OK,
                           "%s", err.msg);
             ck_assert_msg(r.rejected == 0 && r.failed == 0, "%s: %d rejected, %d failed", r.key, r.rejected,
                           r.failed);
             ck_assert_int_ge(r.tried, sg2_tune_families[i]->space->n_params > 1 ? 10 : 4);
+            if (shapes[j].builds)
+                ck_assert_msg(ctx->rt->n_programs >= programs + 3, "%s: candidates built %d programs", r.key,
+                              ctx->rt->n_programs - programs);
             covered = 1;
         }
         if (!covered)

@@ -114,4 +114,15 @@ void sg2_ref_rand_uniform(double *out, long n, uint64_t seed, uint64_t offset);
  * j odd -> r sin(2 pi u2). */
 void sg2_ref_rand_normal(double *out, long n, uint64_t seed, uint64_t offset);
 
+/* ---- modulated convolution (ref_modconv.c) -------------------------------- */
+
+/* y[N,Cout,Cin,taps] = w[o,i,k] s[n,i] d[n,o] gain, w[Cout,Cin,taps], s[N,Cin];
+ * d[n,o] = 1 / sqrt(sum_{i,k} (w s)^2 + 1e-8) when demodulate, else 1. */
+void sg2_ref_modconv_weight(double *y, const double *w, const double *s, int N, int Cout, int Cin, int taps,
+                            int demodulate, double gain);
+/* Per-(n, c) rows of `inner` elements (rows = N * C):
+ * y[r, j] = x[r, j] * s[r];  d[r] = sum_j a[r, j] * b[r, j]. */
+void sg2_ref_scale_channels(double *y, const double *x, const double *s, int rows, int inner);
+void sg2_ref_channel_dot(double *d, const double *a, const double *b, int rows, int inner);
+
 #endif

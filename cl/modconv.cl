@@ -1,0 +1,172 @@
+/* Modulated-convolution weight preparation (StyleGAN2 paper, Section 2.2):
+ * per sample n and output channel o,
+ *     a[n,o,i,k] = w[o,i,k] * s[n,i]
+ *     d[n,o]     = rsqrt(sum_{i,k} a^2 + 1e-8)   (1 without demodulation)
+ *     y[n,o,i,k] = a * d * gain
+ * in one pass over y. This replaces the chain of broadcast multiplies,
+ * squares, sums, a matmul and a rsqrt the composed version launches, several
+ * of which read or write the whole N x Cout x Cin x k x k tensor.
+ *
+ * sum_{i,k} a^2 = sum_i s[n,i]^2 wsq[o,i] with wsq[o,i] = sum_k w[o,i,k]^2,
+ * which modconv_wsq computes once for all samples; each (n, o) work-group
+ * of MC_WG work-items then reduces cin products in local memory and writes
+ * its scaled row.
+ *
+ * transposed = 1 writes y[n, i, o, k] instead: the [Cin, Cout/groups, k, k]
+ * per-group layout a grouped transposed convolution takes (the up-sampling
+ * layers), which saves a permuting copy of the whole tensor. */
+
+#ifndef MC_WG
+#define MC_WG 64 /* work-items per (n, o), a power of two */
+#endif
+/* Taps per filter (kh * kw), set by the host: the compiler turns the
+ * divisions by it into a multiply and a shift, which vectorise (a division
+ * by a run-time value is scalar on x86). */
+#ifndef MC_TAPS
+#define MC_TAPS 9
+#endif
+
+/* wsq[o, i] = sum_k w[o, i, k]^2: shared by every sample, so the
+ * demodulation below reads cin values per (n, o) instead of cin * taps.
+ * Range (cout * cin). */
+__kernel void modconv_wsq(int n_rows, __global const float *w, int w_off, __global float *wsq)
+{
+    int r = get_global_id(0);
+    if (r >= n_rows)
+        return;
+    __global const float *wr = w + w_off + r * MC_TAPS;
+    float acc = 0.0f;
+    for (int k = 0; k < MC_TAPS; k++)
+        acc += wr[k] * wr[k];
+    wsq[r] = acc;
+}
+
+/* gain * d[n, o] = gain * rsqrt(sum_i s[n, i]^2 wsq[o, i] + 1e-8), or gain
+ * alone without demodulation (wsq_o is not read then). Every work-item of
+ * the group must call it: it holds barriers. */
+static float row_scale(__local float *part, __global const float *wsq_o, __global const float *sn, int cin,
+                       int demodulate, float gain)
+{
+    if (!demodulate)
+        return gain;
+    int lid = get_local_id(0);
+    float acc = 0.0f;
+    for (int i = lid; i < cin; i += MC_WG)
+        acc += sn[i] * sn[i] * wsq_o[i];
+    part[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = MC_WG / 2; h > 0; h >>= 1) {
+        if (lid < h)
+            part[lid] += part[lid + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return gain * rsqrt(part[0] + 1e-8f);
+}
+
+/* Range (MC_WG, cout, N). */
+__kernel __attribute__((reqd_work_group_size(MC_WG, 1, 1)))
+void modconv_weight(int cin, int cout, int demodulate, int transposed, float gain,
+                    __global const float *w, int w_off,   /* [cout, cin, taps] */
+                    __global const float *wsq,            /* [cout, cin], see modconv_wsq */
+                    __global const float *s, int s_off,   /* [N, cin] */
+                    __global float *y, int y_off)         /* [N, cout, cin, taps] or [N, cin, cout, taps] */
+{
+    __local float part[MC_WG];
+    int lid = get_local_id(0), o = get_group_id(1), n = get_group_id(2);
+    const int taps = MC_TAPS;
+    int row = cin * taps;
+    __global const float *wo = w + w_off + o * row;
+    __global const float *sn = s + s_off + n * cin;
+    float scale = row_scale(part, wsq + o * cin, sn, cin, demodulate, gain);
+    /* taps-long runs per input channel: no division in the index */
+    __global float *yo = y + y_off + (transposed ? n * row * cout + o * taps : (n * cout + o) * row);
+    int ystride = transposed ? cout * taps : taps;
+    for (int i = lid; i < cin; i += MC_WG) {
+        float si = sn[i] * scale;
+        for (int k = 0; k < MC_TAPS; k++)
+            yo[i * ystride + k] = wo[i * MC_TAPS + k] * si;
+    }
+}
+
+/* The same weights written straight into the panels the register-tiled
+ * convolution reads (src/conv_tiled.h, sg2_conv_tiled_fwd_packed), which
+ * saves that convolution's packing pass: wt[N][n_cb][cin * taps][lanes],
+ * channel o = cb * lanes + l, zero for o >= cout; flip = 1 stores tap t at
+ * taps - 1 - t (the transposed convolution's packing). One work-group
+ * writes one panel (n, cb), each work-item whole runs of taps * lanes
+ * floats. Range (MC_WG, n_cb, N). */
+#ifndef MC_LANES
+#define MC_LANES 16 /* the panel width (lanes), set by the host */
+#endif
+
+__kernel __attribute__((reqd_work_group_size(MC_WG, 1, 1)))
+void modconv_weight_packed(int cin, int cout, int flip, int demodulate, float gain,
+                           __global const float *w, int w_off, __global const float *wsq,
+                           __global const float *s, int s_off, __global float *wt, int wt_off)
+{
+    __local float part[MC_WG];
+    __local float scale[MC_LANES];
+    int lid = get_local_id(0), cb = get_group_id(1), n = get_group_id(2), n_cb = get_num_groups(1);
+    const int taps = MC_TAPS;
+    int row = cin * taps;
+    __global const float *sn = s + s_off + n * cin;
+    for (int l = 0; l < MC_LANES; l++) {
+        int o = cb * MC_LANES + l;
+        /* o is the same for the whole group, so every work-item takes the
+         * same branch and meets the same barriers */
+        float v = o < cout ? row_scale(part, wsq + o * cin, sn, cin, demodulate, gain) : 0.0f;
+        if (lid == 0)
+            scale[l] = v;
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    __global const float *wc = w + w_off + cb * MC_LANES * row;
+    __global float *yp = wt + wt_off + (n * n_cb + cb) * row * MC_LANES;
+    int o_end = cout - cb * MC_LANES; /* lanes l < o_end are channels */
+    /* one input channel per step: taps * lanes contiguous floats out */
+    for (int i = lid; i < cin; i += MC_WG) {
+        float si = sn[i];
+        for (int k = 0; k < MC_TAPS; k++) {
+            int src = i * taps + (flip ? taps - 1 - k : k);
+            __global float *yk = yp + (i * taps + k) * MC_LANES;
+            for (int l = 0; l < MC_LANES; l++)
+                yk[l] = l < o_end ? wc[l * row + src] * si * scale[l] : 0.0f;
+        }
+    }
+}
+
+/* ---- the non-fused (training) path's per-channel scalings -------------- */
+
+/* y[r, j] = x[r, j] * s[r] over rows r = (n, c) of `inner` elements: the
+ * modulation x * styles and the demodulation y * d without the general
+ * broadcasting kernel's six index divisions per operand. Range (n). */
+__kernel void scale_channels(int n, int inner, __global const float *x, int x_off, __global const float *s,
+                             int s_off, __global float *y, int y_off)
+{
+    int i = get_global_id(0);
+    if (i < n)
+        y[y_off + i] = x[x_off + i] * s[s_off + i / inner];
+}
+
+/* d[r] = sum_j a[r, j] * b[r, j]: the styles' and demodulation
+ * coefficients' gradients (the adjoint of scale_channels). One work-group
+ * per row, reduced in local memory. Range (MC_WG, rows). */
+__kernel __attribute__((reqd_work_group_size(MC_WG, 1, 1)))
+void channel_dot(int inner, __global const float *a, int a_off, __global const float *b, int b_off,
+                 __global float *d, int d_off)
+{
+    __local float part[MC_WG];
+    int lid = get_local_id(0), r = get_group_id(1);
+    __global const float *ar = a + a_off + r * inner, *br = b + b_off + r * inner;
+    float acc = 0.0f;
+    for (int j = lid; j < inner; j += MC_WG)
+        acc += ar[j] * br[j];
+    part[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = MC_WG / 2; h > 0; h >>= 1) {
+        if (lid < h)
+            part[lid] += part[lid + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0)
+        d[d_off + r] = part[0];
+}
