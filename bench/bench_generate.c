@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/bench_suite.h"
 #include "src/cli_util.h"
 #include "src/network.h"
 #include "src/ops.h"
@@ -53,30 +54,11 @@ static double clock_s(clockid_t id)
 
 static double now(void) { return clock_s(CLOCK_MONOTONIC); }
 
-/* 2 x the multiply-adds of every convolution and fully connected layer of
- * one image; the per-sample weight modulation and demodulation, FIR filters
- * and bias_act are left out (memory-bound, < 1% of the FLOPs at 32^2+). */
+/* FLOPs counted as the bench suite counts them (src/bench_util.c). */
 static double gflop_per_image(const sg2_g_config *c)
 {
-    double f = 0;
-    int w = c->w_dim;
-    for (int i = 0; i < c->map_layers; i++)
-        f += 2.0 * (i == 0 ? c->z_dim : w) * w;
-    int cin_prev = 0;
-    for (int res = 4; res <= c->img_resolution; res *= 2) {
-        int co = sg2_channels_at(c->channel_base, c->channel_max, res);
-        double hw = (double)res * res;
-        if (res > 4) {
-            /* conv0 is a stride-2 transposed conv: every input pixel meets
-             * every tap once, so it costs k*k per input pixel of res/2. */
-            f += 2.0 * w * cin_prev;                          /* affine */
-            f += 2.0 * co * cin_prev * 9 * (hw / 4);          /* conv */
-        }
-        f += 2.0 * w * co + 2.0 * co * co * 9 * hw;           /* conv1: affine + conv */
-        f += 2.0 * w * co + 2.0 * c->img_channels * co * hw;  /* torgb: affine + 1x1 conv */
-        cin_prev = co;
-    }
-    return f * 1e-9;
+    return sg2_bench_generator_gflop(c->img_resolution, c->channel_base, c->channel_max, c->map_layers, c->z_dim,
+                                     c->w_dim, c->img_channels);
 }
 
 static int cmp_double(const void *a, const void *b)

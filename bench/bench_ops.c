@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/bench_suite.h"
 #include "src/ops.h"
 #include "src/ref/ref.h"
 
@@ -68,14 +69,6 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void fill(float *v, long n, unsigned *seed)
-{
-    for (long i = 0; i < n; i++) {
-        *seed = *seed * 1664525u + 1013904223u;
-        v[i] = (float)((*seed >> 8) * (1.0 / 8388608.0) - 1.0);
-    }
-}
-
 /* The two inputs of a case at batch n, on the host and the device. */
 typedef struct inputs {
     int64_t sa[4], sb[4];
@@ -109,13 +102,12 @@ static int make_inputs(sg2_ctx *ctx, const bench_case *c, int n, inputs *in)
         else
             set4(in->sb, c->Cout, c->Cin / c->groups, c->k, c->k);
     }
-    unsigned seed = 12345;
     in->a = malloc(sizeof(float) * (size_t)numel(in->sa, nd));
     in->b = malloc(sizeof(float) * (size_t)numel(in->sb, nd));
     if (!in->a || !in->b)
         return 0;
-    fill(in->a, numel(in->sa, nd), &seed);
-    fill(in->b, numel(in->sb, nd), &seed);
+    sg2_bench_fill(in->a, numel(in->sa, nd), 12345u);
+    sg2_bench_fill(in->b, numel(in->sb, nd), 54321u);
     in->ta = sg2_tensor_from_host(ctx, nd, in->sa, in->a);
     in->tb = sg2_tensor_from_host(ctx, nd, in->sb, in->b);
     return in->ta && in->tb;

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/bench_suite.h"
 #include "src/cli_util.h"
 #include "src/network.h"
 #include "src/train.h"
@@ -123,40 +124,16 @@ static sg2_status synth_get(void *user, long i, uint8_t *pixels, float *label, s
 
 /* ---- model size from the shapes ---- */
 
-/* 2 x the multiply-adds of every conv and FC layer of one generator forward
- * (mapping + synthesis, skip architecture), as bench_generate counts them. */
+/* FLOPs counted as the bench suite counts them (src/bench_util.c). */
 static double g_gflop(const sg2_g_config *c)
 {
-    double f = 0;
-    int w = c->w_dim;
-    for (int i = 0; i < c->map_layers; i++)
-        f += 2.0 * (i == 0 ? c->z_dim : w) * w;
-    int cin_prev = 0;
-    for (int res = 4; res <= c->img_resolution; res *= 2) {
-        int co = sg2_channels_at(c->channel_base, c->channel_max, res);
-        double hw = (double)res * res;
-        if (res > 4)
-            f += 2.0 * w * cin_prev + 2.0 * co * cin_prev * 9 * (hw / 4); /* conv0 (transposed, stride 2) */
-        f += 2.0 * w * co + 2.0 * co * co * 9 * hw;                      /* conv1 */
-        f += 2.0 * w * co + 2.0 * c->img_channels * co * hw;             /* torgb */
-        cin_prev = co;
-    }
-    return f * 1e-9;
+    return sg2_bench_generator_gflop(c->img_resolution, c->channel_base, c->channel_max, c->map_layers, c->z_dim,
+                                     c->w_dim, c->img_channels);
 }
 
-/* The same for one resnet discriminator forward: fromrgb, per block conv0
- * at res and the stride-2 conv1 and 1x1 skip at res/2, then the epilogue. */
 static double d_gflop(int r, int channels, int cbase, int cmax)
 {
-    double f = 2.0 * channels * sg2_channels_at(cbase, cmax, r) * (double)r * r;
-    for (int res = r; res >= 8; res /= 2) {
-        int tmp = sg2_channels_at(cbase, cmax, res), co = sg2_channels_at(cbase, cmax, res / 2);
-        double hw = (double)res * res;
-        f += 2.0 * tmp * tmp * 9 * hw + 2.0 * co * tmp * 9 * (hw / 4) + 2.0 * co * tmp * (hw / 4);
-    }
-    int c4 = sg2_channels_at(cbase, cmax, 4);
-    f += 2.0 * c4 * (c4 + 1) * 9 * 16 + 2.0 * c4 * 16 * c4 + 2.0 * c4;
-    return f * 1e-9;
+    return sg2_bench_discriminator_gflop(r, channels, cbase, cmax);
 }
 
 /* ---- after the run ---- */

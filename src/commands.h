@@ -13,5 +13,6 @@ int sg2_cmd_convert(int argc, char **argv);
 int sg2_cmd_train(int argc, char **argv);
 int sg2_cmd_dataset(int argc, char **argv);
 int sg2_cmd_tune(int argc, char **argv);
+int sg2_cmd_bench(int argc, char **argv);
 
 #endif

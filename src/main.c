@@ -28,6 +28,7 @@ static const command commands[] = {
     {"convert", "reference .pkl to a .safetensors checkpoint", sg2_cmd_convert},
     {"dataset", "make a dataset zip or folder (the reference's dataset_tool.py)", sg2_cmd_dataset},
     {"tune", "tune kernel work-group sizes for this device, write the cache", sg2_cmd_tune},
+    {"bench", "validate and time the benchmark workloads, write a JSON report", sg2_cmd_bench},
     {"help", "show this help", cmd_help},
 };
 

@@ -1,0 +1,149 @@
+/* stylegan2-cl bench: the benchmark suite of src/bench_suite.h on the
+ * selected device; a table on stdout and the JSON report of bench/SCHEMA.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/bench_suite.h"
+#include "src/cli_util.h"
+#include "src/commands.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: stylegan2-cl bench [--workloads LIST] [--budget SEC] [--json FILE] [--list]\n"
+                 "Measure the device's FP32 peak and bandwidth, then validate and time each workload\n"
+                 "against the double-precision reference (ops) or self-consistency (e2e).\n\n"
+                 "  --workloads LIST  comma-separated names (see --list), or all, ops, e2e (generator\n"
+                 "                    and training) (default all)\n"
+                 "  --budget SEC      timing budget per workload and for the peak test (default 5);\n"
+                 "                    at least 3 timed runs after one warm-up\n"
+                 "  --json FILE       write the report (fields: bench/SCHEMA.md)\n"
+                 "  --list            list the workloads and exit\n");
+}
+
+static void list_workloads(void)
+{
+    for (int i = 0; i < sg2_bench_count(); i++) {
+        const sg2_bench_workload *w = sg2_bench_get(i);
+        printf("%-26s %-4s %s\n", w->name, w->kind == SG2_BENCH_OP ? "op" : "e2e", w->shape);
+    }
+}
+
+typedef struct bench_args {
+    const char *list, *json;
+    double budget;
+} bench_args;
+
+/* 0 to go on, else the exit status (after --help / --list, or 2 on bad input). */
+static int parse(int argc, char **argv, bench_args *a, int *done)
+{
+    sg2_error err = {0};
+    *a = (bench_args){.list = "all", .budget = 5.0};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return *done = 1, 0;
+        } else if (strcmp(argv[i], "--list") == 0) {
+            list_workloads();
+            return *done = 1, 0;
+        } else if (strcmp(argv[i], "--workloads") == 0 && i + 1 < argc) {
+            a->list = argv[++i];
+        } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
+            a->json = argv[++i];
+        } else if (strcmp(argv[i], "--budget") == 0 && i + 1 < argc) {
+            if (sg2_parse_float(argv[++i], 0.0, 86400.0, "--budget", &a->budget, &err)) {
+                fprintf(stderr, "stylegan2-cl bench: %s\n", err.msg);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "stylegan2-cl bench: unexpected argument '%s' (see --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    char bad[64];
+    if (!sg2_bench_list_valid(a->list, bad, sizeof bad)) {
+        fprintf(stderr, "stylegan2-cl bench: no workload '%s' (see --list)\n", bad);
+        return 2;
+    }
+    return 0;
+}
+
+static void print_row(const sg2_bench_result *r, const sg2_bench_peak *peak)
+{
+    if (!r->ran) {
+        printf("%-26s %-4s FAILED: %s\n", r->w->name, r->w->kind == SG2_BENCH_OP ? "op" : "e2e", r->error);
+    } else {
+        double gfs = r->gflop / r->median_s, gbs = r->gbyte / r->median_s;
+        char fl[32] = "        -       -", bw[32] = "      -       -";
+        if (r->gflop > 0)
+            snprintf(fl, sizeof fl, "%9.2f %7.1f", gfs, peak->fma_gflops > 0 ? 100 * gfs / peak->fma_gflops : 0.0);
+        if (r->gbyte > 0)
+            snprintf(bw, sizeof bw, "%7.2f %7.1f", gbs, peak->triad_gbs > 0 ? 100 * gbs / peak->triad_gbs : 0.0);
+        printf("%-26s %-4s %10.3f %10.3f %s %s %5d %9.1f %9.2g\n", r->w->name,
+               r->w->kind == SG2_BENCH_OP ? "op" : "e2e", 1e3 * r->median_s, r->device_ms, fl, bw, r->repeats,
+               (double)r->peak_bytes / 1048576.0, r->check.rel_err);
+    }
+    fflush(stdout);
+}
+
+/* Validate and time every selected workload; returns how many failed. */
+static int run_all(sg2_runtime *rt, const bench_args *a, const sg2_bench_peak *peak, sg2_bench_result *res, int *n)
+{
+    sg2_ctx ctx;
+    sg2_ctx_init(&ctx, rt);
+    ctx.grad_enabled = 0;
+    int failed = 0;
+    for (int i = 0; i < sg2_bench_count(); i++) {
+        const sg2_bench_workload *w = sg2_bench_get(i);
+        if (!sg2_bench_selected(w, a->list))
+            continue;
+        sg2_bench_run(&ctx, w, a->budget, &res[*n]);
+        print_row(&res[*n], peak);
+        failed += !res[(*n)++].ran;
+    }
+    sg2_ctx_free(&ctx);
+    return failed;
+}
+
+int sg2_cmd_bench(int argc, char **argv)
+{
+    bench_args a;
+    int done = 0, rc = parse(argc, argv, &a, &done);
+    if (rc || done)
+        return rc;
+    /* Per-kernel times come from profiling events: the queue needs them. */
+    setenv("SG2_PROFILE", "1", 1);
+    sg2_error err = {0};
+    sg2_runtime rt;
+    if (sg2_runtime_init(&rt, sg2_cli_device, &err)) {
+        fprintf(stderr, "stylegan2-cl bench: %s\n", err.msg);
+        return 1;
+    }
+    printf("device: %s (%s, driver %s, %s)\n", rt.dev.name, rt.dev.platform_name, rt.dev.driver_version,
+           rt.dev.device_version);
+    sg2_bench_peak peak;
+    if (sg2_bench_measure_peak(&rt, a.budget, &peak, &err))
+        fprintf(stderr, "stylegan2-cl bench: peak microbenchmark: %s\n", err.msg);
+    printf("peak: FP32 multiply-add %.1f GFLOP/s (%s, vector width %d), copy %.1f GB/s, triad %.1f GB/s\n\n",
+           peak.fma_gflops, peak.fma_fused ? "fma" : "mad", peak.fma_width, peak.copy_gbs, peak.triad_gbs);
+    printf("%-26s %-4s %10s %10s %9s %7s %7s %7s %5s %9s %9s\n", "workload", "kind", "median ms", "device ms",
+           "GFLOP/s", "% peak", "GB/s", "% bw", "runs", "peak MiB", "rel. err");
+    sg2_bench_result *res = calloc((size_t)sg2_bench_count(), sizeof *res);
+    int n = 0, failed = res ? run_all(&rt, &a, &peak, res, &n) : 1;
+    rc = failed ? 1 : 0;
+    if (res && a.json) {
+        if (sg2_bench_write_json(a.json, &rt, &peak, a.budget, res, n, &err)) {
+            fprintf(stderr, "stylegan2-cl bench: %s\n", err.msg);
+            rc = 1;
+        } else {
+            printf("\nreport: %s\n", a.json);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        sg2_bench_result_free(&res[i]);
+    free(res);
+    /* The tables above replace the runtime's own profile dump at exit. */
+    sg2_profile_free(&rt.profile);
+    sg2_runtime_free(&rt);
+    return rc;
+}
