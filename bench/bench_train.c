@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/splitmix.h"
 #include "src/bench_suite.h"
 #include "src/cli_util.h"
 #include "src/network.h"
@@ -62,17 +63,9 @@ typedef struct synth {
     long cap, seen; /* requests recorded */
 } synth;
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static float uniform_pm1(uint64_t *s)
 {
-    return (float)((double)(splitmix(s) >> 11) * 0x1.0p-52 - 1.0);
+    return (float)((double)(sg2_splitmix64(s) >> 11) * 0x1.0p-52 - 1.0);
 }
 
 /* Records the start of iteration batch_index and decides whether the cycle
@@ -118,7 +111,7 @@ static sg2_status synth_get(void *user, long i, uint8_t *pixels, float *label, s
     uint64_t s = 0xa11ull + (uint64_t)i;
     size_t count = (size_t)sy->channels * (size_t)sy->res * (size_t)sy->res;
     for (size_t j = 0; pixels && j < count; j++)
-        pixels[j] = (uint8_t)(splitmix(&s) >> 56);
+        pixels[j] = (uint8_t)(sg2_splitmix64(&s) >> 56);
     return SG2_OK;
 }
 

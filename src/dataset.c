@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "src/dataset_source.h"
+#include "host/splitmix.h"
 #include "src/np_random.h"
 
 typedef struct prefetch_slot {
@@ -233,14 +234,6 @@ sg2_status sg2_dataset_get(sg2_dataset *ds, long i, uint8_t *pixels, float *labe
     return st;
 }
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Fisher-Yates; each draw is unbiased (reject the few values below
  * 2^64 mod bound, as arc4random_uniform does). */
 static void make_perm(long *perm, long n, uint64_t seed, long epoch)
@@ -251,7 +244,7 @@ static void make_perm(long *perm, long n, uint64_t seed, long epoch)
     for (long i = n - 1; i > 0; i--) {
         uint64_t bound = (uint64_t)i + 1, threshold = (0 - bound) % bound, r;
         do
-            r = splitmix64(&state);
+            r = sg2_splitmix64(&state);
         while (r < threshold);
         long j = (long)(r % bound);
         long t = perm[i];

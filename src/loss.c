@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "src/autograd.h"
+#include "host/splitmix.h"
 #include "src/ops.h"
 
 sg2_loss_cfg sg2_loss_cfg_default(void)
@@ -12,18 +13,9 @@ sg2_loss_cfg sg2_loss_cfg_default(void)
                           .style_mixing_prob = 0.9f};
 }
 
-/* splitmix64: small, fast, and its whole state is one number to checkpoint. */
-static uint64_t next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static double next_uniform(uint64_t *s)
 {
-    return (double)(next_u64(s) >> 11) * 0x1.0p-53;
+    return (double)(sg2_splitmix64(s) >> 11) * 0x1.0p-53;
 }
 
 sg2_tensor *sg2_loss_run_G(sg2_ctx *ctx, sg2_loss *loss, sg2_tensor *z, sg2_tensor *c, sg2_tensor **ws_out)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "host/splitmix.h"
 
 static sg2_runtime g_rt;
 static sg2_ctx g_ctx;
@@ -36,19 +37,11 @@ void sg2_test_ctx_free(void)
     }
 }
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 void sg2_test_uniform(double *out, long n, double lo, double hi, uint64_t seed)
 {
     uint64_t s = seed;
     for (long i = 0; i < n; i++)
-        out[i] = lo + (hi - lo) * ((double)(splitmix(&s) >> 11) * 0x1.0p-53);
+        out[i] = lo + (hi - lo) * ((double)(sg2_splitmix64(&s) >> 11) * 0x1.0p-53);
 }
 
 void sg2_test_avoid_zero(double *x, long n, double gap)
