@@ -7,7 +7,9 @@
  * non-fused path (1e-3 relative), and every warm-up output must be finite.
  *
  * Usage: bench_generate [--presets 32,64,256,1024] [--batches 1,8]
- *                       [--repeats N] [--budget SECONDS]
+ *                       [--repeats N] [--budget SECONDS] [--cmax N] [--map N]
+ * --cmax and --map replace every chosen preset's channel_max (512) and
+ * mapping depth (the Speed issue's 32^2 setting is --cmax 256 --map 2).
  * --batches defaults to 1,8 (1,2 at 1024^2, whose activations at batch 8
  * would pass PoCL's 1 GiB buffer limit). The number of timed runs is what
  * fits in --budget seconds per preset (default 60) after the warm-up, at
@@ -29,7 +31,7 @@
 #include "src/ops.h"
 
 typedef struct preset {
-    int res, cbase, map;
+    int res, cbase, cmax, map;
     const char *name;
     double ref_gflop; /* G forward GFLOP per image in the reference notes (1.9); 0: not given */
 } preset;
@@ -39,10 +41,10 @@ typedef struct preset {
  * give 8.0 GFLOP for 32^2 at base 32768: the same network, as both bases
  * cap at 512 channels up to 32^2.) */
 static const preset presets[] = {
-    {32, 16384, 2, "32^2 auto", 8.0},
-    {64, 16384, 2, "64^2 auto", 0},
-    {256, 16384, 8, "256^2 paper256", 29.8},
-    {1024, 32768, 8, "1024^2 config F", 148.5},
+    {32, 16384, 512, 2, "32^2 auto", 8.0},
+    {64, 16384, 512, 2, "64^2 auto", 0},
+    {256, 16384, 512, 8, "256^2 paper256", 29.8},
+    {1024, 32768, 512, 8, "1024^2 config F", 148.5},
 };
 
 static double clock_s(clockid_t id)
@@ -125,6 +127,7 @@ typedef struct bench_opts {
     double budget; /* seconds per preset */
     const long *batches;
     int n_batches; /* 0: the preset's default */
+    long cmax, map; /* 0: the preset's */
 } bench_opts;
 
 /* Warm-up (also checked finite), then timed runs; prints the table row and
@@ -175,24 +178,35 @@ static int bench_batch(sg2_ctx *ctx, sg2_generator *g, const preset *pr, int n, 
     printf("%-16s %5d %4ld %9.3f %10.1f %10.1f %10.1f %9.2f %9s %8.2f %9.0f %5.2f\n", pr->name, n, repeats, ips,
            1e3 * t[0] / n, 1e3 * med / n, 1e3 * t[repeats - 1] / n, gf, ref, gf * ips, peak, cpu_util);
     printf("{\"workload\": \"generator_forward\", \"preset\": \"%s\", \"resolution\": %d, \"channel_base\": %d, "
-           "\"map_layers\": %d, \"batch\": %d, \"repeats\": %ld, \"images_per_s\": %.4g, \"ms_per_image\": %.4g, "
+           "\"channel_max\": %d, \"map_layers\": %d, \"batch\": %d, \"repeats\": %ld, \"images_per_s\": %.4g, \"ms_per_image\": %.4g, "
            "\"s_min\": %.4g, \"s_median\": %.4g, \"s_max\": %.4g, \"warmup_s\": %.4g, \"gflop_per_image\": %.4g, "
            "\"ref_gflop_per_image\": %.4g, \"gflop_per_s\": %.4g, \"peak_device_mib\": %.1f, \"cpu_util\": %.3g, "
            "\"device\": \"%s\"}\n",
-           pr->name, pr->res, pr->cbase, pr->map, n, repeats, ips, 1e3 * med / n, t[0], med, t[repeats - 1], t_warm, gf,
+           pr->name, pr->res, pr->cbase, pr->cmax, pr->map, n, repeats, ips, 1e3 * med / n, t[0], med, t[repeats - 1], t_warm, gf,
            pr->ref_gflop, gf * ips, peak, cpu_util, rt->dev.name);
     fflush(stdout);
     free(t);
     return 1;
 }
 
-static int bench_preset(sg2_ctx *ctx, const preset *pr, const bench_opts *o)
+static int bench_preset(sg2_ctx *ctx, const preset *chosen, const bench_opts *o)
 {
+    preset own = *chosen;
+    const preset *pr = &own;
+    char name[64];
+    if (o->cmax || o->map) {
+        own.cmax = o->cmax ? (int)o->cmax : own.cmax;
+        own.map = o->map ? (int)o->map : own.map;
+        own.ref_gflop = 0;
+        snprintf(name, sizeof name, "%d^2 cmax%d map%d", own.res, own.cmax, own.map);
+        own.name = name;
+    }
     static const long def_batches[] = {1, 8}, big_batches[] = {1, 2};
     const long *batches = o->n_batches ? o->batches : pr->res >= 1024 ? big_batches : def_batches;
     int nb = o->n_batches ? o->n_batches : 2;
     sg2_g_config cfg = sg2_g_config_default(pr->res, 3);
     cfg.channel_base = pr->cbase;
+    cfg.channel_max = pr->cmax;
     cfg.map_layers = pr->map;
     sg2_generator g;
     if (sg2_generator_init(ctx, &g, &cfg)) {
@@ -212,14 +226,14 @@ static int bench_preset(sg2_ctx *ctx, const preset *pr, const bench_opts *o)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_generate [--presets 32,64,256,1024] [--batches 1,8] [--repeats N] "
-                    "[--budget SECONDS]\n");
+                    "[--budget SECONDS] [--cmax N] [--map N]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
     const char *which = "32,64,256,1024", *batches = NULL;
-    long repeats = 10, budget = 60;
+    long repeats = 10, budget = 60, cmax = 0, map = 0;
     sg2_error err = {0};
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc)
@@ -230,6 +244,12 @@ int main(int argc, char **argv)
             batches = argv[i + 1];
         else if (strcmp(argv[i], "--repeats") == 0) {
             if (sg2_parse_long(argv[i + 1], 1, 1000, "--repeats", &repeats, &err))
+                break;
+        } else if (strcmp(argv[i], "--cmax") == 0) {
+            if (sg2_parse_long(argv[i + 1], 1, 4096, "--cmax", &cmax, &err))
+                break;
+        } else if (strcmp(argv[i], "--map") == 0) {
+            if (sg2_parse_long(argv[i + 1], 1, 32, "--map", &map, &err))
                 break;
         } else if (strcmp(argv[i], "--budget") == 0) {
             if (sg2_parse_long(argv[i + 1], 1, 100000, "--budget", &budget, &err))
@@ -255,7 +275,8 @@ int main(int argc, char **argv)
     printf("device: %s, driver %s, %u compute units\n", rt.dev.name, rt.dev.driver_version, rt.dev.compute_units);
     printf("%-16s %5s %4s %9s %10s %10s %10s %9s %9s %8s %9s %5s\n", "preset", "batch", "runs", "img/s", "min ms/img",
            "med ms/img", "max ms/img", "GFLOP/img", "ref GFLOP", "GFLOP/s", "peak MiB", "cpu");
-    bench_opts o = {.max_repeats = repeats, .budget = (double)budget, .batches = batch_list, .n_batches = nb};
+    bench_opts o = {.max_repeats = repeats, .budget = (double)budget, .batches = batch_list, .n_batches = nb,
+                    .cmax = cmax, .map = map};
     int failed = 0;
     for (int p = 0; p < nres; p++) {
         const preset *pr = NULL;

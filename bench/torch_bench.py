@@ -4,6 +4,7 @@ bench_train, on the CPU, with our own PyTorch StyleGAN2 (tests/vectors/sg2_torch
 bench/torch_train_ref.py).
 
   torch_bench.py gen   [--presets 32,64,256,1024] [--batches 1,8] [--budget S] [--repeats N]
+                       [--cmax N] [--map N]
   torch_bench.py train [--res 32] [--cbase 16384] [--cmax 256] [--map 2] [--batch 8]
                        [--warmup ITERS] [--cycles N] [--budget S]
   common: [--threads 2]
@@ -100,8 +101,12 @@ def cmd_gen(a):
             ok = False
             continue
         cbase, maps, name = PRESETS[res]
+        cmax = a.cmax or 512
+        if a.cmax or a.map:
+            maps = a.map or maps
+            name = "%d^2 cmax%d map%d" % (res, cmax, maps)
         cfg = ref.GenConfig(z_dim=512, w_dim=512, img_resolution=res, img_channels=3,
-                            map_layers=maps, channel_base=cbase, channel_max=512)
+                            map_layers=maps, channel_base=cbase, channel_max=cmax)
         shapes = ref.gen_param_shapes(cfg)
         p = tr.init_reference(shapes, 0)
         print("model %s: G: %d parameters" % (name, tr.count_params(shapes)), file=sys.stderr)
@@ -174,6 +179,8 @@ def main():
     g.add_argument("--presets", default="32,64,256,1024")
     g.add_argument("--batches", default=None)
     g.add_argument("--repeats", type=int, default=10)
+    g.add_argument("--cmax", type=int, default=0, help="replaces the presets' channel_max (512)")
+    g.add_argument("--map", type=int, default=0, help="replaces the presets' mapping depth")
     g.add_argument("--budget", type=float, default=60)
     t = sub.add_parser("train", parents=[common])
     for name, v in (("res", 32), ("cbase", 16384), ("cmax", 256), ("map", 2), ("batch", 8),
