@@ -1,4 +1,6 @@
-/* Fused bias + activation + gain + clamp, and its gradient, which reads the
+/* Fused noise + bias + activation + gain + clamp (a synthesis layer's
+ * epilogue: one pass where add, bias and activation took three), and its
+ * gradient, which reads the
  * activation's slope from the sign of the forward output so the backward
  * pass needs only y.
  *
@@ -35,18 +37,22 @@ static float activate(float v, int act, float alpha)
     return v;
 }
 
-/* x, y: [outer, C, inner] contiguous; b: [C], read only when has_bias. */
+/* x, y: [samples, C, inner] contiguous; b: [C], read only when has_bias; noise: one plane of `inner`
+ * values per sample (noise_stride = inner) or shared by all (noise_stride =
+ * 0), added to every channel, read only when has_noise. */
 __kernel void bias_act(int n, int C, int inner,
                        __global const float *x, int x_off,
                        __global const float *b, int b_off, int has_bias,
+                       __global const float *noise, int noise_off, int noise_stride, int has_noise,
                        int act, float alpha, float gain, float clampv,
                        __global float *y, int y_off)
 {
 #if BA_CONTIG
-    /* A run of neighbours: find the channel once, then step it along
-     * instead of dividing per element. */
+    /* A run of neighbours: find the sample, channel and position once, then
+     * step them along instead of dividing per element. */
     int i0 = (int)get_global_id(0) * BA_ITEMS;
-    int q = i0 / inner, pos = i0 - q * inner, c = q % C; /* i0 = (q * inner) + pos, channel c */
+    int q = i0 / inner, pos = i0 - q * inner; /* i0 = q * inner + pos */
+    int sample = q / C, c = q - sample * C;
 #endif
     for (int j = 0; j < BA_ITEMS; j++) {
         int i = item_index(j);
@@ -54,13 +60,20 @@ __kernel void bias_act(int n, int C, int inner,
             return;
         float v = x[x_off + i];
 #if BA_CONTIG
+        if (has_noise)
+            v += noise[noise_off + sample * noise_stride + pos];
         if (has_bias)
             v += b[b_off + c];
         if (++pos == inner) {
             pos = 0;
-            c = c + 1 == C ? 0 : c + 1;
+            if (++c == C) {
+                c = 0;
+                sample++;
+            }
         }
 #else
+        if (has_noise)
+            v += noise[noise_off + i / (C * inner) * noise_stride + i % inner];
         if (has_bias)
             v += b[b_off + (i / inner) % C];
 #endif

@@ -54,16 +54,24 @@ static sg2_status launch_tuned(sg2_ctx *ctx, sg2_args *a, size_t n, const char *
     return sg2_launch(ctx->rt, a, 1, &global, &local, &ctx->err);
 }
 
+/* Inputs x, b, noise (the last two optional): the pre-activation is
+ * x + noise + b, so all three receive the same gradient gx, summed over the
+ * axes each was broadcast along. */
 static void bias_act_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, const int *needs, sg2_tensor **gin)
 {
     const sg2_bias_act_params *p = (const sg2_bias_act_params *)node->params;
-    const sg2_tensor *x = node->in[0];
+    const sg2_tensor *x = node->in[0], *noise = node->n_in > 2 ? node->in[2] : NULL;
     sg2_tensor *gx = sg2_bias_act_grad(ctx, gy, node->saved[0], p);
     if (needs[0])
         gin[0] = gx;
     if (needs[1]) {
         unsigned all_but_channels = ((1u << x->ndim) - 1u) & ~2u;
         gin[1] = sg2_sum(ctx, gx, all_but_channels, 0);
+    }
+    if (noise && needs[2]) {
+        /* shared by the samples: summed over them too */
+        unsigned axes = noise->numel == x->numel / x->shape[1] && x->shape[0] > 1 ? 2u : 3u;
+        gin[2] = sg2_reshape(ctx, sg2_sum(ctx, gx, axes, 0), noise->ndim, noise->shape);
     }
 }
 
@@ -73,6 +81,12 @@ sg2_tensor *sg2_bias_act(sg2_ctx *ctx,
                          sg2_tensor *x, /* [N, C, ...] (2-D [N, C] for dense layers) */
                          sg2_tensor *b, /* [C] or NULL */
                          const sg2_bias_act_params *p)
+{
+    return sg2_bias_act_noise(ctx, x, NULL, b, p);
+}
+
+sg2_tensor *sg2_bias_act_noise(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *noise, sg2_tensor *b,
+                               const sg2_bias_act_params *p)
 {
     SG2_OP_GUARD(ctx, x, p);
     char sx[96], sb[96];
@@ -86,6 +100,12 @@ sg2_tensor *sg2_bias_act(sg2_ctx *ctx,
         return NULL;
     int C = (int)x->shape[1];
     int inner = (int)(x->numel / (x->shape[0] * x->shape[1]));
+    /* noise: one plane per sample ([N, 1, ...]) or one for all ([1, 1, ...]
+     * or just the plane's own axes), laid out as a sample's channel */
+    int per_sample = noise && noise->numel == x->shape[0] * inner && x->shape[0] > 1;
+    if (noise && !per_sample && noise->numel != inner)
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: noise %s is neither one plane nor one per sample of x %s",
+                        sg2_shape_str(noise, sb, sizeof sb), sg2_shape_str(x, sx, sizeof sx));
     sg2_tensor *y = sg2_tensor_empty(ctx, x->ndim, x->shape);
     char opts[SG2_TUNE_OPTS_LEN];
     sg2_tune_options(ctx, &sg2_tune_family_bias_act,
@@ -106,6 +126,11 @@ sg2_tensor *sg2_bias_act(sg2_ctx *ctx,
     sg2_args_mem(&a, bb->buf->mem);
     sg2_args_int(&a, (int)bb->offset);
     sg2_args_int(&a, b ? 1 : 0);
+    const sg2_tensor *nn = noise ? noise : x; /* stands in when unused, as for b */
+    sg2_args_mem(&a, nn->buf->mem);
+    sg2_args_int(&a, (int)nn->offset);
+    sg2_args_int(&a, per_sample ? inner : 0);
+    sg2_args_int(&a, noise ? 1 : 0);
     sg2_args_int(&a, (int)p->act);
     sg2_args_float(&a, p->alpha);
     sg2_args_float(&a, p->gain);
@@ -114,10 +139,11 @@ sg2_tensor *sg2_bias_act(sg2_ctx *ctx,
     sg2_args_int(&a, (int)y->offset);
     if (launch_tuned(ctx, &a, (size_t)x->numel, opts))
         return NULL;
-    sg2_tensor *in[2] = {x, b};
-    if (sg2_autograd_wants(ctx, in, 2)) {
+    sg2_tensor *in[3] = {x, b, noise};
+    int n_in = noise ? 3 : 2;
+    if (sg2_autograd_wants(ctx, in, n_in)) {
         sg2_tensor *y_const = sg2_detach(ctx, y);
-        sg2_autograd_record(ctx, y, &bias_act_def, in, 2, p, sizeof *p, &y_const, 1);
+        sg2_autograd_record(ctx, y, &bias_act_def, in, n_in, p, sizeof *p, &y_const, 1);
     }
     return y;
 }

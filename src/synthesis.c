@@ -88,11 +88,13 @@ static sg2_tensor *layer_forward(sg2_ctx *ctx, sg2_generator *g, const char *pre
     else if (a->noise_mode == SG2_NOISE_CONST)
         noise = sg2_mul(ctx, sg2_param_at(ctx, ps, prefix, "noise_const"), strength);
     sg2_modconv_args m = {.up = up, .padding = 1, .demodulate = 1, .fused = a->fused_modconv};
-    sg2_tensor *y = sg2_modconv(ctx, x, weight, styles, noise, g->filter, &m);
+    sg2_tensor *y = sg2_modconv(ctx, x, weight, styles, NULL, g->filter, &m);
     sg2_bias_act_params p = sg2_bias_act_defaults(SG2_ACT_LRELU);
     p.gain *= gain;
     p.clamp = g->cfg.conv_clamp >= 0 ? g->cfg.conv_clamp * gain : -1.0f;
-    return sg2_bias_act(ctx, y, sg2_param_at(ctx, ps, prefix, "bias"), &p);
+    /* the noise joins the bias and activation pass (the reference adds it
+     * to the convolution's output first: the same sum) */
+    return sg2_bias_act_noise(ctx, y, noise, sg2_param_at(ctx, ps, prefix, "bias"), &p);
 }
 
 /* ToRGB: 1x1 modulated conv without demodulation, styles scaled by 1/sqrt(C_in). */

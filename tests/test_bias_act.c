@@ -3,7 +3,8 @@
  * 4-D (conv) shapes; gradients with respect to x and b against central
  * differences; the gradient of a gradient through bias_act_grad against
  * differences of a double first gradient; the defaults; no leaked buffers
- * (the saved output must not form a reference cycle); and bad input.
+ * (the saved output must not form a reference cycle); noise added in the
+ * same pass (shared or per sample) with its gradient; and bad input.
  *
  * Inputs are kept at least GAP away from the kinks of the activation and
  * from the clamp edge, where the op is not differentiable. */
@@ -408,6 +409,90 @@ START_TEST(test_bias_act_defaults)
 }
 END_TEST
 
+/* ---- noise (the synthesis layer's epilogue) ----
+ * bias_act_noise(x, noise, b) = bias_act(x + noise, b) with the noise plane
+ * shared by all samples ([H, W]) or one per sample ([N, 1, H, W]): forward
+ * and the gradients in x, b and noise against the double reference and
+ * central differences. */
+
+typedef struct noise_user {
+    int N, C, H, W, per_sample;
+    sg2_bias_act_params p;
+    const double *x, *noise, *b;
+    int vary; /* 0 x, 1 noise, 2 b */
+} noise_user;
+
+static void noise_fn(double *y, const double *v, void *user)
+{
+    const noise_user *u = user;
+    const double *x = u->vary == 0 ? v : u->x, *nz = u->vary == 1 ? v : u->noise, *b = u->vary == 2 ? v : u->b;
+    long inner = (long)u->H * u->W, n = (long)u->N * u->C * inner;
+    double *xn = malloc(sizeof(double) * (size_t)n);
+    for (long i = 0; i < n; i++)
+        xn[i] = x[i] + nz[(u->per_sample ? i / (u->C * inner) * inner : 0) + i % inner];
+    sg2_ref_bias_act(y, xn, b, u->N, u->C, (int)inner, u->p.act, u->p.alpha, u->p.gain, u->p.clamp);
+    free(xn);
+}
+
+START_TEST(test_bias_act_noise)
+{
+    sg2_ctx *ctx = sg2_test_ctx();
+    for (int per_sample = 0; per_sample < 2; per_sample++) {
+        noise_user u = {3, 4, 5, 3, per_sample, sg2_bias_act_defaults(SG2_ACT_LRELU), NULL, NULL, NULL, 0};
+        long inner = (long)u.H * u.W, n = (long)u.N * u.C * inner, nn = per_sample ? u.N * inner : inner;
+        double *x = malloc(sizeof(double) * (size_t)n), *nz = malloc(sizeof(double) * (size_t)nn);
+        double *b = malloc(sizeof(double) * (size_t)u.C), *y = malloc(sizeof(double) * (size_t)n);
+        double *v = malloc(sizeof(double) * (size_t)n), *g[3];
+        sg2_test_uniform(x, n, -2, 2, 7000 + (uint64_t)per_sample);
+        sg2_test_uniform(nz, nn, -1, 1, 7100 + (uint64_t)per_sample);
+        sg2_test_uniform(b, u.C, -1, 1, 7200 + (uint64_t)per_sample);
+        sg2_test_uniform(v, n, -1, 1, 7300 + (uint64_t)per_sample);
+        u.x = x, u.noise = nz, u.b = b;
+        /* keep every pre-activation GAP away from the lrelu kink */
+        for (long i = 0; i < n; i++) {
+            double shift = nz[(per_sample ? i / (u.C * inner) * inner : 0) + i % inner] + b[(i / inner) % u.C];
+            double pre = x[i] + shift;
+            sg2_test_avoid_zero(&pre, 1, GAP);
+            x[i] = pre - shift;
+        }
+        noise_fn(y, x, &u);
+        long sizes[3] = {n, nn, u.C};
+        const double *at[3] = {x, nz, b};
+        for (int k = 0; k < 3; k++) {
+            g[k] = malloc(sizeof(double) * (size_t)sizes[k]);
+            u.vary = k;
+            sg2_test_fd_vjp(noise_fn, &u, at[k], sizes[k], v, n, g[k], 1e-6);
+        }
+        size_t mark = sg2_scope_begin(ctx);
+        sg2_tensor *tx = sg2_test_tensor(ctx, 4, SHAPE(u.N, u.C, u.H, u.W), x);
+        sg2_tensor *tn = per_sample ? sg2_test_tensor(ctx, 4, SHAPE(u.N, 1, u.H, u.W), nz)
+                                    : sg2_test_tensor(ctx, 2, SHAPE(u.H, u.W), nz);
+        sg2_tensor *tb = sg2_test_tensor(ctx, 1, SHAPE(u.C), b), *tv = sg2_test_tensor(ctx, 4, tx->shape, v);
+        sg2_tensor *ins[3] = {tx, tn, tb}, *gr[3] = {NULL, NULL, NULL};
+        for (int k = 0; k < 3; k++)
+            sg2_tensor_set_requires_grad(ins[k], 1);
+        sg2_tensor *ty = sg2_bias_act_noise(ctx, tx, tn, tb, &u.p);
+        const char *what = per_sample ? "bias_act_noise, noise per sample" : "bias_act_noise, shared noise";
+        sg2_test_assert_close(ctx, ty, y, n, what);
+        ck_assert_msg(sg2_autograd_grad(ctx, 1, &ty, &tv, 3, ins, 0, gr) == SG2_OK, "%s", ctx->err.msg);
+        ck_assert_msg(sg2_shape_equal(gr[1], tn), "%s: the noise gradient has another shape", what);
+        const char *names[3] = {"d/dx", "d/dnoise", "d/db"};
+        for (int k = 0; k < 3; k++) {
+            char w[128];
+            snprintf(w, sizeof w, "%s %s", what, names[k]);
+            sg2_test_assert_close(ctx, gr[k], g[k], sizes[k], w);
+            free(g[k]);
+        }
+        sg2_scope_end(ctx, mark, NULL, 0);
+        free(x);
+        free(nz);
+        free(b);
+        free(y);
+        free(v);
+    }
+}
+END_TEST
+
 /* A first and a second derivative through bias_act, then the scope ends:
  * every buffer must return to the pool. Keeping the output itself on its
  * own node (instead of a detached copy) would leak it through a cycle. */
@@ -460,6 +545,7 @@ START_TEST(test_bias_act_bad_input)
     expect_fail(ctx, sg2_bias_act(ctx, x, b4, &p), SG2_ERR_SHAPE, "bias length 4 for 3 channels");
     expect_fail(ctx, sg2_bias_act(ctx, x, b2d, &p), SG2_ERR_SHAPE, "2-D bias");
     expect_fail(ctx, sg2_bias_act(ctx, x1, NULL, &p), SG2_ERR_SHAPE, "1-D input");
+    expect_fail(ctx, sg2_bias_act_noise(ctx, x, b3, b3, &p), SG2_ERR_SHAPE, "noise of 3 for 2x2 planes");
     expect_fail(ctx, sg2_bias_act_grad(ctx, x, y, &p), SG2_ERR_SHAPE, "bias_act_grad dy and y differ");
     sg2_bias_act_params bad = p;
     bad.act = (sg2_act)7;
@@ -489,6 +575,7 @@ int main(void)
     tcase_add_test(tc, test_bias_act_grad);
     tcase_add_test(tc, test_bias_act_grad_linear_in_dy);
     tcase_add_test(tc, test_bias_act_second_order);
+    tcase_add_test(tc, test_bias_act_noise);
     tcase_add_test(tc, test_bias_act_no_leak);
     tcase_add_test(tc, test_bias_act_bad_input);
     suite_add_tcase(s, tc);
