@@ -1,5 +1,6 @@
-/* Fused noise + bias + activation + gain + clamp (a synthesis layer's
- * epilogue: one pass where add, bias and activation took three), and its
+/* Fused scale + noise + bias + activation + gain + clamp (a synthesis
+ * layer's epilogue: demodulation, noise, bias and activation in one pass
+ * where they took four), and its
  * gradient, which reads the
  * activation's slope from the sign of the forward output so the backward
  * pass needs only y.
@@ -37,11 +38,13 @@ static float activate(float v, int act, float alpha)
     return v;
 }
 
-/* x, y: [samples, C, inner] contiguous; b: [C], read only when has_bias; noise: one plane of `inner`
- * values per sample (noise_stride = inner) or shared by all (noise_stride =
- * 0), added to every channel, read only when has_noise. */
+/* x, y: [samples, C, inner] contiguous; scale: [samples, C] multiplying x,
+ * read only when has_scale; b: [C], read only when has_bias; noise: one
+ * plane of `inner` values per sample (noise_stride = inner) or shared by all
+ * (noise_stride = 0), added to every channel, read only when has_noise. */
 __kernel void bias_act(int n, int C, int inner,
                        __global const float *x, int x_off,
+                       __global const float *scale, int scale_off, int has_scale,
                        __global const float *b, int b_off, int has_bias,
                        __global const float *noise, int noise_off, int noise_stride, int has_noise,
                        int act, float alpha, float gain, float clampv,
@@ -60,6 +63,8 @@ __kernel void bias_act(int n, int C, int inner,
             return;
         float v = x[x_off + i];
 #if BA_CONTIG
+        if (has_scale)
+            v *= scale[scale_off + sample * C + c];
         if (has_noise)
             v += noise[noise_off + sample * noise_stride + pos];
         if (has_bias)
@@ -72,6 +77,8 @@ __kernel void bias_act(int n, int C, int inner,
             }
         }
 #else
+        if (has_scale)
+            v *= scale[scale_off + i / inner];
         if (has_noise)
             v += noise[noise_off + i / (C * inner) * noise_stride + i % inner];
         if (has_bias)

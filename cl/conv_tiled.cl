@@ -117,16 +117,20 @@ static float lane_sum(vfloat v)
 }
 
 /* xp[planes, Hp, Wp] = x[planes, H, W] shifted by (pad_y, pad_x), zero
- * elsewhere; pads may be negative (crops). Range (Wp, Hp, planes): indices
- * from the range, not from divisions, which would cost more than the copy. */
+ * elsewhere, times scale[plane] when has_scale (the modulation of a
+ * modulated convolution, free in this copy); pads may be negative (crops).
+ * Range (Wp, Hp, planes): indices from the range, not from divisions, which
+ * would cost more than the copy. */
 __kernel void conv_pad(int planes, int H, int W, int Hp, int Wp, int pad_y, int pad_x,
-                       __global const float *x, int x_off, __global float *xp)
+                       __global const float *x, int x_off, __global const float *scale, int scale_off, int has_scale,
+                       __global float *xp)
 {
     int xo = get_global_id(0), yo = get_global_id(1), pl = get_global_id(2);
     if (xo >= Wp || yo >= Hp)
         return;
     int xx = xo - pad_x, yy = yo - pad_y;
-    xp[(pl * Hp + yo) * Wp + xo] = (yy >= 0 && yy < H && xx >= 0 && xx < W) ? x[x_off + (pl * H + yy) * W + xx] : 0.0f;
+    float v = (yy >= 0 && yy < H && xx >= 0 && xx < W) ? x[x_off + (pl * H + yy) * W + xx] : 0.0f;
+    xp[(pl * Hp + yo) * Wp + xo] = has_scale ? v * scale[scale_off + pl] : v;
 }
 
 /* wt[g][cb][ci*kh*kw + ky*kw + kx][lane], output channel co = cb*lanes + lane

@@ -54,25 +54,30 @@ static sg2_status launch_tuned(sg2_ctx *ctx, sg2_args *a, size_t n, const char *
     return sg2_launch(ctx->rt, a, 1, &global, &local, &ctx->err);
 }
 
-/* Inputs x, b, noise (the last two optional): the pre-activation is
- * x + noise + b, so all three receive the same gradient gx, summed over the
- * axes each was broadcast along. */
+/* Inputs x, b, noise, scale (the last three optional): the pre-activation
+ * is v = x * scale + noise + b, so b and noise receive dv = gz summed over
+ * the axes each was broadcast along, x receives gz * scale and scale the
+ * per-(sample, channel) sums of gz * x: ops of the set, so second-order
+ * gradients stay exact. */
 static void bias_act_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, const int *needs, sg2_tensor **gin)
 {
     const sg2_bias_act_params *p = (const sg2_bias_act_params *)node->params;
-    const sg2_tensor *x = node->in[0], *noise = node->n_in > 2 ? node->in[2] : NULL;
-    sg2_tensor *gx = sg2_bias_act_grad(ctx, gy, node->saved[0], p);
+    sg2_tensor *x = node->in[0], *noise = node->n_in > 2 ? node->in[2] : NULL;
+    sg2_tensor *scale = node->n_in > 3 ? node->in[3] : NULL;
+    sg2_tensor *gz = sg2_bias_act_grad(ctx, gy, node->saved[0], p);
     if (needs[0])
-        gin[0] = gx;
+        gin[0] = scale ? sg2_scale_channels(ctx, gz, scale) : gz;
     if (needs[1]) {
         unsigned all_but_channels = ((1u << x->ndim) - 1u) & ~2u;
-        gin[1] = sg2_sum(ctx, gx, all_but_channels, 0);
+        gin[1] = sg2_sum(ctx, gz, all_but_channels, 0);
     }
     if (noise && needs[2]) {
         /* shared by the samples: summed over them too */
         unsigned axes = noise->numel == x->numel / x->shape[1] && x->shape[0] > 1 ? 2u : 3u;
-        gin[2] = sg2_reshape(ctx, sg2_sum(ctx, gx, axes, 0), noise->ndim, noise->shape);
+        gin[2] = sg2_reshape(ctx, sg2_sum(ctx, gz, axes, 0), noise->ndim, noise->shape);
     }
+    if (scale && needs[3])
+        gin[3] = sg2_channel_dot(ctx, gz, x);
 }
 
 static const sg2_op_def bias_act_def = {"bias_act", bias_act_backward};
@@ -82,11 +87,11 @@ sg2_tensor *sg2_bias_act(sg2_ctx *ctx,
                          sg2_tensor *b, /* [C] or NULL */
                          const sg2_bias_act_params *p)
 {
-    return sg2_bias_act_noise(ctx, x, NULL, b, p);
+    return sg2_bias_act_epilogue(ctx, x, NULL, NULL, b, p);
 }
 
-sg2_tensor *sg2_bias_act_noise(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *noise, sg2_tensor *b,
-                               const sg2_bias_act_params *p)
+sg2_tensor *sg2_bias_act_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *scale, sg2_tensor *noise, sg2_tensor *b,
+                                  const sg2_bias_act_params *p)
 {
     SG2_OP_GUARD(ctx, x, p);
     char sx[96], sb[96];
@@ -106,6 +111,9 @@ sg2_tensor *sg2_bias_act_noise(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *noise, s
     if (noise && !per_sample && noise->numel != inner)
         return sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: noise %s is neither one plane nor one per sample of x %s",
                         sg2_shape_str(noise, sb, sizeof sb), sg2_shape_str(x, sx, sizeof sx));
+    if (scale && (scale->ndim != 2 || scale->shape[0] != x->shape[0] || scale->shape[1] != x->shape[1]))
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: scale %s is not [N, C] of x %s",
+                        sg2_shape_str(scale, sb, sizeof sb), sg2_shape_str(x, sx, sizeof sx));
     sg2_tensor *y = sg2_tensor_empty(ctx, x->ndim, x->shape);
     char opts[SG2_TUNE_OPTS_LEN];
     sg2_tune_options(ctx, &sg2_tune_family_bias_act,
@@ -123,6 +131,10 @@ sg2_tensor *sg2_bias_act_noise(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *noise, s
     sg2_args_int(&a, inner);
     sg2_args_mem(&a, x->buf->mem);
     sg2_args_int(&a, (int)x->offset);
+    const sg2_tensor *ss = scale ? scale : x;
+    sg2_args_mem(&a, ss->buf->mem);
+    sg2_args_int(&a, (int)ss->offset);
+    sg2_args_int(&a, scale ? 1 : 0);
     sg2_args_mem(&a, bb->buf->mem);
     sg2_args_int(&a, (int)bb->offset);
     sg2_args_int(&a, b ? 1 : 0);
@@ -139,8 +151,8 @@ sg2_tensor *sg2_bias_act_noise(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *noise, s
     sg2_args_int(&a, (int)y->offset);
     if (launch_tuned(ctx, &a, (size_t)x->numel, opts))
         return NULL;
-    sg2_tensor *in[3] = {x, b, noise};
-    int n_in = noise ? 3 : 2;
+    sg2_tensor *in[4] = {x, b, noise, scale};
+    int n_in = scale ? 4 : noise ? 3 : 2;
     if (sg2_autograd_wants(ctx, in, n_in)) {
         sg2_tensor *y_const = sg2_detach(ctx, y);
         sg2_autograd_record(ctx, y, &bias_act_def, in, n_in, p, sizeof *p, &y_const, 1);

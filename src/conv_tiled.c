@@ -152,9 +152,10 @@ static size_t lws_for(const sg2_kernel_entry *k, int want)
 }
 
 /* xp[planes, hp, wp] = x[planes, h, w] moved by (pad_y, pad_x), zeros
- * around; see conv_pad. */
-static sg2_tensor *pad_planes(sg2_ctx *ctx, const sg2_tensor *x, int planes, int h, int w, int hp, int wp,
-                              int pad_y, int pad_x)
+ * around, each plane times scale[plane] when scale is not NULL; see
+ * conv_pad. */
+static sg2_tensor *pad_planes(sg2_ctx *ctx, const sg2_tensor *x, const sg2_tensor *scale, int planes, int h, int w,
+                              int hp, int wp, int pad_y, int pad_x)
 {
     if ((long long)planes * hp * wp >= INT_MAX)
         return sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "conv: padded input of %d x %d x %d is too large", planes, hp, wp);
@@ -163,6 +164,7 @@ static sg2_tensor *pad_planes(sg2_ctx *ctx, const sg2_tensor *x, int planes, int
     const sg2_kernel_entry *k = sg2_kernel(ctx, "conv_tiled.cl", "conv_pad", NULL);
     if (!xp || !k)
         return NULL;
+    const sg2_tensor *sc = scale ? scale : x; /* stands in when unused */
     sg2_args a = sg2_args_begin(k);
     sg2_args_int(&a, planes);
     sg2_args_int(&a, h);
@@ -173,6 +175,9 @@ static sg2_tensor *pad_planes(sg2_ctx *ctx, const sg2_tensor *x, int planes, int
     sg2_args_int(&a, pad_x);
     sg2_args_mem(&a, x->buf->mem);
     sg2_args_int(&a, (int)x->offset);
+    sg2_args_mem(&a, sc->buf->mem);
+    sg2_args_int(&a, (int)sc->offset);
+    sg2_args_int(&a, scale != NULL);
     sg2_args_mem(&a, xp->buf->mem);
     size_t global[3] = {(size_t)wp, (size_t)hp, (size_t)planes}, local[3] = {lws_for(k, 64), 1, 1};
     if (sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err))
@@ -256,7 +261,7 @@ static sg2_status launch_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles 
 /* The forward with w packed here, or with weights the caller packed
  * (packed != NULL; see sg2_conv_tiled_fwd_packed). */
 static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x, const sg2_tensor *w,
-                           const sg2_tensor *packed, sg2_tensor *y)
+                           const sg2_tensor *packed, const sg2_tensor *in_scale, sg2_tensor *y)
 {
     tiles t = fwd_tiles(ctx, s);
     int rows, cols, chans;
@@ -266,10 +271,11 @@ static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, cons
     int hp = (ceil_div(s->Ho, rows) * rows - 1) * s->stride + s->kh;
     int wp = (ceil_div(s->Wo, cols) * cols - 1) * s->stride + s->kw + s->stride - 1;
     size_t mark = sg2_scope_begin(ctx);
-    /* x itself when it already is that padded image (1x1 kernels, whole tiles) */
+    /* x itself when it already is that padded image (1x1 kernels, whole
+     * tiles) and needs no scaling */
     const sg2_tensor *xp = x;
-    if (hp != s->H || wp != s->W || s->pad_y || s->pad_x)
-        xp = pad_planes(ctx, x, s->N * s->Cin, s->H, s->W, hp, wp, s->pad_y, s->pad_x);
+    if (hp != s->H || wp != s->W || s->pad_y || s->pad_x || in_scale)
+        xp = pad_planes(ctx, x, in_scale, s->N * s->Cin, s->H, s->W, hp, wp, s->pad_y, s->pad_x);
     const sg2_tensor *wt = !xp ? NULL : packed ? packed : pack_weight(ctx, w, s, chans, flip);
     if (wt)
         launch_fwd(ctx, s, &t, xp, hp, wp, wt, y);
@@ -280,7 +286,7 @@ static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, cons
 sg2_status sg2_conv_tiled_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
                               const sg2_tensor *w, sg2_tensor *y)
 {
-    return fwd_with(ctx, s, flip, x, w, NULL, y);
+    return fwd_with(ctx, s, flip, x, w, NULL, NULL, y);
 }
 
 int sg2_conv_tiled_fwd_lanes(sg2_ctx *ctx, const sg2_conv_shape *s)
@@ -292,9 +298,9 @@ int sg2_conv_tiled_fwd_lanes(sg2_ctx *ctx, const sg2_conv_shape *s)
 }
 
 sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
-                                     const sg2_tensor *wt, sg2_tensor *y)
+                                     const sg2_tensor *in_scale, const sg2_tensor *wt, sg2_tensor *y)
 {
-    return fwd_with(ctx, s, 0, x, NULL, wt, y);
+    return fwd_with(ctx, s, 0, x, NULL, wt, in_scale, y);
 }
 
 /* Tiles of conv_transpose2d_tiled_cv: as the forward's for short rows, on
@@ -315,7 +321,7 @@ int sg2_conv_tiled_transpose_lanes(sg2_ctx *ctx, const sg2_conv_shape *s) { retu
 
 /* The transpose with w packed here, or with weights the caller packed. */
 static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x, const sg2_tensor *w,
-                                 const sg2_tensor *packed, sg2_tensor *y)
+                                 const sg2_tensor *packed, const sg2_tensor *in_scale, sg2_tensor *y)
 {
     tiles t = transpose_tiles(ctx, s);
     int S = s->stride, py = s->kh - 1 - s->pad_y, px = s->kw - 1 - s->pad_x;
@@ -332,7 +338,7 @@ static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg
     }
     const sg2_kernel_entry *k = tiled_kernel(ctx, "conv_transpose2d_tiled_cv", s, &t);
     size_t mark = sg2_scope_begin(ctx);
-    sg2_tensor *xq = k ? pad_planes(ctx, x, s->N * s->Cin, s->H, s->W, hq, wq, q, q) : NULL;
+    sg2_tensor *xq = k ? pad_planes(ctx, x, in_scale, s->N * s->Cin, s->H, s->W, hq, wq, q, q) : NULL;
     const sg2_tensor *wt = !xq ? NULL : packed ? packed : pack_weight(ctx, w, s, t.vw, 1);
     if (wt) {
         sg2_args a = sg2_args_begin(k);
@@ -356,13 +362,13 @@ static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg
 sg2_status sg2_conv_tiled_transpose(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x, const sg2_tensor *w,
                                     sg2_tensor *y)
 {
-    return transpose_with(ctx, s, x, w, NULL, y);
+    return transpose_with(ctx, s, x, w, NULL, NULL, y);
 }
 
 sg2_status sg2_conv_tiled_transpose_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
-                                           const sg2_tensor *wt, sg2_tensor *y)
+                                           const sg2_tensor *in_scale, const sg2_tensor *wt, sg2_tensor *y)
 {
-    return transpose_with(ctx, s, x, NULL, wt, y);
+    return transpose_with(ctx, s, x, NULL, wt, in_scale, y);
 }
 
 static sg2_status launch_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *dyp,
@@ -408,11 +414,11 @@ sg2_status sg2_conv_tiled_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2
     size_t mark = sg2_scope_begin(ctx);
     const sg2_tensor *xp = x;
     if (hp != s->H || wp != s->W || s->pad_y || s->pad_x)
-        xp = pad_planes(ctx, x, s->N * s->Cin, s->H, s->W, hp, wp, s->pad_y, s->pad_x);
+        xp = pad_planes(ctx, x, NULL, s->N * s->Cin, s->H, s->W, hp, wp, s->pad_y, s->pad_x);
     /* dy needs zero columns only when a row is not a whole number of vectors */
     const sg2_tensor *dyp = dy;
     if (xp && wd != s->Wo)
-        dyp = pad_planes(ctx, dy, s->N * s->Cout, s->Ho, s->Wo, s->Ho, wd, 0, 0);
+        dyp = pad_planes(ctx, dy, NULL, s->N * s->Cout, s->Ho, s->Wo, s->Ho, wd, 0, 0);
     if (xp && dyp)
         launch_wgrad(ctx, s, &t, dyp, wd, xp, hp, wp, dw);
     sg2_scope_end(ctx, mark, NULL, 0);

@@ -37,13 +37,16 @@ sg2_status sg2_conv_tiled_transpose(sg2_ctx *ctx, const sg2_conv_shape *s, const
  * [cin_g * kh * kw][lanes], n_cb = ceil(cout_g / lanes), lanes from the
  * *_lanes query for the same shape; entry [g][cb][ci*taps + t][l] is
  * w[g*cout_g + cb*lanes + l][ci][t] (the transpose: tap taps-1-t, i.e.
- * flipped), zero for channels past cout_g. Not differentiable (inference). */
+ * flipped), zero for channels past cout_g. in_scale[N * Cin] or NULL: each
+ * input plane is multiplied by it on the way into the padded copy (a
+ * modulated convolution's modulation at no extra pass). Not differentiable
+ * (inference). */
 int sg2_conv_tiled_fwd_lanes(sg2_ctx *ctx, const sg2_conv_shape *s);
 sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
-                                     const sg2_tensor *wt, sg2_tensor *y);
+                                     const sg2_tensor *in_scale, const sg2_tensor *wt, sg2_tensor *y);
 int sg2_conv_tiled_transpose_lanes(sg2_ctx *ctx, const sg2_conv_shape *s);
 sg2_status sg2_conv_tiled_transpose_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
-                                           const sg2_tensor *wt, sg2_tensor *y);
+                                           const sg2_tensor *in_scale, const sg2_tensor *wt, sg2_tensor *y);
 
 /* dw[Cout, Cin/g, kh, kw] = gradient of sum(dy * conv2d(x, w)) in w. */
 sg2_status sg2_conv_tiled_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *dy, const sg2_tensor *x,

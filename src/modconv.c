@@ -350,8 +350,8 @@ static sg2_tensor *fused_prepacked(sg2_ctx *ctx, sg2_tensor *xg, sg2_tensor *wei
     if (sg2_launch(ctx->rt, &g, 3, global, local, &ctx->err))
         return NULL;
     if (!up)
-        return sg2_conv_tiled_fwd_packed(ctx, &s, xg, wt, y) ? NULL : y;
-    return sg2_conv_tiled_transpose_packed(ctx, &s, xg, wt, y) ? NULL : up_fir(ctx, y, filter, a->up, u);
+        return sg2_conv_tiled_fwd_packed(ctx, &s, xg, NULL, wt, y) ? NULL : y;
+    return sg2_conv_tiled_transpose_packed(ctx, &s, xg, NULL, wt, y) ? NULL : up_fir(ctx, y, filter, a->up, u);
 }
 
 static sg2_tensor *modconv_fused(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles,

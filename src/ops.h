@@ -91,12 +91,13 @@ typedef struct sg2_bias_act_params {
 } sg2_bias_act_params;
 /* y = clamp(act(x + b[c]) * gain); x[N,C,...], b[C] or NULL. */
 sg2_tensor *sg2_bias_act(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *b, const sg2_bias_act_params *p);
-/* The same with noise added first (StyleGAN2's synthesis layer: conv, noise,
- * bias, activation in one pass): noise holds one plane of x's trailing axes,
- * shared by all samples, or one per sample ([N, 1, ...]); NULL: none.
- * Differentiable in x, b and noise. */
-sg2_tensor *sg2_bias_act_noise(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *noise, sg2_tensor *b,
-                               const sg2_bias_act_params *p);
+/* y = clamp(act(x * scale[n,c] + noise + b[c]) * gain): StyleGAN2's
+ * synthesis layer epilogue (demodulation, noise, bias, activation) in one
+ * pass. scale[N, C] or NULL; noise holds one plane of x's trailing axes,
+ * shared by all samples, or one per sample ([N, 1, ...]), or NULL.
+ * Differentiable in x, scale, noise and b. */
+sg2_tensor *sg2_bias_act_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *scale, sg2_tensor *noise, sg2_tensor *b,
+                                  const sg2_bias_act_params *p);
 /* dx = dy * act'(from the sign of y) * gain, zero where clamped. Linear in dy. */
 sg2_tensor *sg2_bias_act_grad(sg2_ctx *ctx, sg2_tensor *dy, sg2_tensor *y, const sg2_bias_act_params *p);
 /* Defaults of the reference: lrelu alpha 0.2 gain sqrt(2); relu gain sqrt(2); linear gain 1. */

@@ -94,7 +94,7 @@ static sg2_tensor *layer_forward(sg2_ctx *ctx, sg2_generator *g, const char *pre
     p.clamp = g->cfg.conv_clamp >= 0 ? g->cfg.conv_clamp * gain : -1.0f;
     /* the noise joins the bias and activation pass (the reference adds it
      * to the convolution's output first: the same sum) */
-    return sg2_bias_act_noise(ctx, y, noise, sg2_param_at(ctx, ps, prefix, "bias"), &p);
+    return sg2_bias_act_epilogue(ctx, y, NULL, noise, sg2_param_at(ctx, ps, prefix, "bias"), &p);
 }
 
 /* ToRGB: 1x1 modulated conv without demodulation, styles scaled by 1/sqrt(C_in). */

@@ -3,8 +3,9 @@
  * 4-D (conv) shapes; gradients with respect to x and b against central
  * differences; the gradient of a gradient through bias_act_grad against
  * differences of a double first gradient; the defaults; no leaked buffers
- * (the saved output must not form a reference cycle); noise added in the
- * same pass (shared or per sample) with its gradient; and bad input.
+ * (the saved output must not form a reference cycle); the synthesis
+ * layer's epilogue (a per-channel scale and noise in the same pass) with its
+ * gradients; and bad input.
  *
  * Inputs are kept at least GAP away from the kinks of the activation and
  * from the clamp edge, where the op is not differentiable. */
@@ -409,84 +410,90 @@ START_TEST(test_bias_act_defaults)
 }
 END_TEST
 
-/* ---- noise (the synthesis layer's epilogue) ----
- * bias_act_noise(x, noise, b) = bias_act(x + noise, b) with the noise plane
- * shared by all samples ([H, W]) or one per sample ([N, 1, H, W]): forward
- * and the gradients in x, b and noise against the double reference and
- * central differences. */
+/* ---- the synthesis layer's epilogue ----
+ * bias_act_epilogue(x, scale, noise, b) = bias_act(x * scale[n, c] + noise, b)
+ * with the noise plane shared by all samples ([H, W]) or one per sample
+ * ([N, 1, H, W]), with and without the scale: forward and the gradients in
+ * x, noise, b and scale against the double reference and central
+ * differences. */
 
-typedef struct noise_user {
-    int N, C, H, W, per_sample;
+typedef struct epi_user {
+    int N, C, H, W, per_sample, use_scale;
     sg2_bias_act_params p;
-    const double *x, *noise, *b;
-    int vary; /* 0 x, 1 noise, 2 b */
-} noise_user;
+    const double *at[4]; /* x, noise, b, scale */
+    int vary;
+} epi_user;
 
-static void noise_fn(double *y, const double *v, void *user)
+static void epi_fn(double *y, const double *v, void *user)
 {
-    const noise_user *u = user;
-    const double *x = u->vary == 0 ? v : u->x, *nz = u->vary == 1 ? v : u->noise, *b = u->vary == 2 ? v : u->b;
+    const epi_user *u = user;
+    const double *in[4];
+    for (int k = 0; k < 4; k++)
+        in[k] = u->vary == k ? v : u->at[k];
     long inner = (long)u->H * u->W, n = (long)u->N * u->C * inner;
-    double *xn = malloc(sizeof(double) * (size_t)n);
+    double *pre = malloc(sizeof(double) * (size_t)n);
     for (long i = 0; i < n; i++)
-        xn[i] = x[i] + nz[(u->per_sample ? i / (u->C * inner) * inner : 0) + i % inner];
-    sg2_ref_bias_act(y, xn, b, u->N, u->C, (int)inner, u->p.act, u->p.alpha, u->p.gain, u->p.clamp);
-    free(xn);
+        pre[i] = in[0][i] * (u->use_scale ? in[3][i / inner] : 1.0) +
+                 in[1][(u->per_sample ? i / (u->C * inner) * inner : 0) + i % inner];
+    sg2_ref_bias_act(y, pre, in[2], u->N, u->C, (int)inner, u->p.act, u->p.alpha, u->p.gain, u->p.clamp);
+    free(pre);
 }
 
-START_TEST(test_bias_act_noise)
+START_TEST(test_bias_act_epilogue)
 {
     sg2_ctx *ctx = sg2_test_ctx();
-    for (int per_sample = 0; per_sample < 2; per_sample++) {
-        noise_user u = {3, 4, 5, 3, per_sample, sg2_bias_act_defaults(SG2_ACT_LRELU), NULL, NULL, NULL, 0};
-        long inner = (long)u.H * u.W, n = (long)u.N * u.C * inner, nn = per_sample ? u.N * inner : inner;
-        double *x = malloc(sizeof(double) * (size_t)n), *nz = malloc(sizeof(double) * (size_t)nn);
-        double *b = malloc(sizeof(double) * (size_t)u.C), *y = malloc(sizeof(double) * (size_t)n);
-        double *v = malloc(sizeof(double) * (size_t)n), *g[3];
-        sg2_test_uniform(x, n, -2, 2, 7000 + (uint64_t)per_sample);
-        sg2_test_uniform(nz, nn, -1, 1, 7100 + (uint64_t)per_sample);
-        sg2_test_uniform(b, u.C, -1, 1, 7200 + (uint64_t)per_sample);
-        sg2_test_uniform(v, n, -1, 1, 7300 + (uint64_t)per_sample);
-        u.x = x, u.noise = nz, u.b = b;
+    for (int variant = 0; variant < 2; variant++) {
+        epi_user u = {3, 4, 5, 3, variant, variant, sg2_bias_act_defaults(SG2_ACT_LRELU), {NULL}, 0};
+        long inner = (long)u.H * u.W, n = (long)u.N * u.C * inner;
+        long sizes[4] = {n, variant ? u.N * inner : inner, u.C, (long)u.N * u.C};
+        double *in[4], *g[4], *y = malloc(sizeof(double) * (size_t)n), *v = malloc(sizeof(double) * (size_t)n);
+        for (int k = 0; k < 4; k++) {
+            in[k] = malloc(sizeof(double) * (size_t)sizes[k]);
+            g[k] = malloc(sizeof(double) * (size_t)sizes[k]);
+            sg2_test_uniform(in[k], sizes[k], k == 3 ? 0.5 : -1, k == 3 ? 1.5 : 1, 7000 + 10 * (uint64_t)k + variant);
+            u.at[k] = in[k];
+        }
+        sg2_test_uniform(v, n, -1, 1, 7300 + (uint64_t)variant);
         /* keep every pre-activation GAP away from the lrelu kink */
         for (long i = 0; i < n; i++) {
-            double shift = nz[(per_sample ? i / (u.C * inner) * inner : 0) + i % inner] + b[(i / inner) % u.C];
-            double pre = x[i] + shift;
+            double d = variant ? in[3][i / inner] : 1.0;
+            double shift = in[1][(variant ? i / (u.C * inner) * inner : 0) + i % inner] + in[2][(i / inner) % u.C];
+            double pre = 2 * in[0][i] + shift;
             sg2_test_avoid_zero(&pre, 1, GAP);
-            x[i] = pre - shift;
+            in[0][i] = (pre - shift) / d;
         }
-        noise_fn(y, x, &u);
-        long sizes[3] = {n, nn, u.C};
-        const double *at[3] = {x, nz, b};
-        for (int k = 0; k < 3; k++) {
-            g[k] = malloc(sizeof(double) * (size_t)sizes[k]);
+        epi_fn(y, in[0], &u);
+        int n_in = variant ? 4 : 3;
+        for (int k = 0; k < n_in; k++) {
             u.vary = k;
-            sg2_test_fd_vjp(noise_fn, &u, at[k], sizes[k], v, n, g[k], 1e-6);
+            sg2_test_fd_vjp(epi_fn, &u, in[k], sizes[k], v, n, g[k], 1e-6);
         }
         size_t mark = sg2_scope_begin(ctx);
-        sg2_tensor *tx = sg2_test_tensor(ctx, 4, SHAPE(u.N, u.C, u.H, u.W), x);
-        sg2_tensor *tn = per_sample ? sg2_test_tensor(ctx, 4, SHAPE(u.N, 1, u.H, u.W), nz)
-                                    : sg2_test_tensor(ctx, 2, SHAPE(u.H, u.W), nz);
-        sg2_tensor *tb = sg2_test_tensor(ctx, 1, SHAPE(u.C), b), *tv = sg2_test_tensor(ctx, 4, tx->shape, v);
-        sg2_tensor *ins[3] = {tx, tn, tb}, *gr[3] = {NULL, NULL, NULL};
-        for (int k = 0; k < 3; k++)
-            sg2_tensor_set_requires_grad(ins[k], 1);
-        sg2_tensor *ty = sg2_bias_act_noise(ctx, tx, tn, tb, &u.p);
-        const char *what = per_sample ? "bias_act_noise, noise per sample" : "bias_act_noise, shared noise";
+        sg2_tensor *t[4];
+        t[0] = sg2_test_tensor(ctx, 4, SHAPE(u.N, u.C, u.H, u.W), in[0]);
+        t[1] = variant ? sg2_test_tensor(ctx, 4, SHAPE(u.N, 1, u.H, u.W), in[1])
+                       : sg2_test_tensor(ctx, 2, SHAPE(u.H, u.W), in[1]);
+        t[2] = sg2_test_tensor(ctx, 1, SHAPE(u.C), in[2]);
+        t[3] = sg2_test_tensor(ctx, 2, SHAPE(u.N, u.C), in[3]);
+        sg2_tensor *tv = sg2_test_tensor(ctx, 4, t[0]->shape, v), *gr[4] = {NULL, NULL, NULL, NULL};
+        for (int k = 0; k < 4; k++)
+            sg2_tensor_set_requires_grad(t[k], 1);
+        sg2_tensor *ty = sg2_bias_act_epilogue(ctx, t[0], variant ? t[3] : NULL, t[1], t[2], &u.p);
+        const char *what = variant ? "bias_act_epilogue, scale and noise per sample" : "bias_act_epilogue, shared noise";
         sg2_test_assert_close(ctx, ty, y, n, what);
-        ck_assert_msg(sg2_autograd_grad(ctx, 1, &ty, &tv, 3, ins, 0, gr) == SG2_OK, "%s", ctx->err.msg);
-        ck_assert_msg(sg2_shape_equal(gr[1], tn), "%s: the noise gradient has another shape", what);
-        const char *names[3] = {"d/dx", "d/dnoise", "d/db"};
-        for (int k = 0; k < 3; k++) {
+        ck_assert_msg(sg2_autograd_grad(ctx, 1, &ty, &tv, n_in, t, 0, gr) == SG2_OK, "%s", ctx->err.msg);
+        ck_assert_msg(sg2_shape_equal(gr[1], t[1]), "%s: the noise gradient has another shape", what);
+        const char *names[4] = {"d/dx", "d/dnoise", "d/db", "d/dscale"};
+        for (int k = 0; k < n_in; k++) {
             char w[128];
             snprintf(w, sizeof w, "%s %s", what, names[k]);
             sg2_test_assert_close(ctx, gr[k], g[k], sizes[k], w);
-            free(g[k]);
         }
         sg2_scope_end(ctx, mark, NULL, 0);
-        free(x);
-        free(nz);
-        free(b);
+        for (int k = 0; k < 4; k++) {
+            free(in[k]);
+            free(g[k]);
+        }
         free(y);
         free(v);
     }
@@ -545,7 +552,8 @@ START_TEST(test_bias_act_bad_input)
     expect_fail(ctx, sg2_bias_act(ctx, x, b4, &p), SG2_ERR_SHAPE, "bias length 4 for 3 channels");
     expect_fail(ctx, sg2_bias_act(ctx, x, b2d, &p), SG2_ERR_SHAPE, "2-D bias");
     expect_fail(ctx, sg2_bias_act(ctx, x1, NULL, &p), SG2_ERR_SHAPE, "1-D input");
-    expect_fail(ctx, sg2_bias_act_noise(ctx, x, b3, b3, &p), SG2_ERR_SHAPE, "noise of 3 for 2x2 planes");
+    expect_fail(ctx, sg2_bias_act_epilogue(ctx, x, NULL, b3, b3, &p), SG2_ERR_SHAPE, "noise of 3 for 2x2 planes");
+    expect_fail(ctx, sg2_bias_act_epilogue(ctx, x, b3, NULL, b3, &p), SG2_ERR_SHAPE, "scale of 3 for 2 x 3");
     expect_fail(ctx, sg2_bias_act_grad(ctx, x, y, &p), SG2_ERR_SHAPE, "bias_act_grad dy and y differ");
     sg2_bias_act_params bad = p;
     bad.act = (sg2_act)7;
@@ -575,7 +583,7 @@ int main(void)
     tcase_add_test(tc, test_bias_act_grad);
     tcase_add_test(tc, test_bias_act_grad_linear_in_dy);
     tcase_add_test(tc, test_bias_act_second_order);
-    tcase_add_test(tc, test_bias_act_noise);
+    tcase_add_test(tc, test_bias_act_epilogue);
     tcase_add_test(tc, test_bias_act_no_leak);
     tcase_add_test(tc, test_bias_act_bad_input);
     suite_add_tcase(s, tc);
