@@ -8,8 +8,12 @@
  *
  * Usage: bench_generate [--presets 32,64,256,1024] [--batches 1,8]
  *                       [--repeats N] [--budget SECONDS] [--cmax N] [--map N]
+ *                       [--modconv fused|nonfused]
  * --cmax and --map replace every chosen preset's channel_max (512) and
  * mapping depth (the Speed issue's 32^2 setting is --cmax 256 --map 2).
+ * --modconv picks the modulated convolution timed: fused (per-sample
+ * weights, grouped conv: the reference's inference path; default) or
+ * nonfused (scale, shared-weight conv, scale: its training path).
  * --batches defaults to 1,8 (1,2 at 1024^2, whose activations at batch 8
  * would pass PoCL's 1 GiB buffer limit). The number of timed runs is what
  * fits in --budget seconds per preset (default 60) after the warm-up, at
@@ -128,11 +132,12 @@ typedef struct bench_opts {
     const long *batches;
     int n_batches; /* 0: the preset's default */
     long cmax, map; /* 0: the preset's */
+    int fused;      /* modulated conv path timed: 1 fused (the reference's inference), 0 non-fused */
 } bench_opts;
 
 /* Warm-up (also checked finite), then timed runs; prints the table row and
  * the JSON line. Returns 0 when the workload could not run. */
-static int bench_batch(sg2_ctx *ctx, sg2_generator *g, const preset *pr, int n, double budget, long max_repeats)
+static int bench_batch(sg2_ctx *ctx, sg2_generator *g, const preset *pr, int n, double budget, const bench_opts *o)
 {
     sg2_runtime *rt = ctx->rt;
     /* The peak counts the parameters (already in use) plus the pass. */
@@ -140,7 +145,7 @@ static int bench_batch(sg2_ctx *ctx, sg2_generator *g, const preset *pr, int n, 
     size_t nf = image_floats(g, n);
     float *img = malloc(nf * sizeof *img);
     double t0 = now();
-    int ok = img && forward(ctx, g, n, 1, img);
+    int ok = img && forward(ctx, g, n, o->fused, img);
     double t_warm = now() - t0;
     if (!ok || !all_finite(img, nf)) {
         fprintf(stderr, "bench_generate: %s at batch %d: %s\n", pr->name, n,
@@ -152,14 +157,14 @@ static int bench_batch(sg2_ctx *ctx, sg2_generator *g, const preset *pr, int n, 
     free(img);
     /* The warm-up includes kernel compilation, so this errs on few runs. */
     long repeats = (long)(budget / t_warm);
-    repeats = repeats < 1 ? 1 : repeats > max_repeats ? max_repeats : repeats;
+    repeats = repeats < 1 ? 1 : repeats > o->max_repeats ? o->max_repeats : repeats;
     double *t = calloc((size_t)repeats, sizeof *t);
     /* CPU seconds of this process per wall second over the timed runs: on a
      * CPU device, close to the core count unless something else competed. */
     double cpu0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), wall0 = now();
     for (long r = 0; ok && t && r < repeats; r++) {
         double t1 = now();
-        ok = forward(ctx, g, n, 1, NULL);
+        ok = forward(ctx, g, n, o->fused, NULL);
         t[r] = now() - t1;
     }
     if (!ok || !t) {
@@ -216,7 +221,7 @@ static int bench_preset(sg2_ctx *ctx, const preset *chosen, const bench_opts *o)
     /* The comparison costs two more passes; 32^2 is where it is cheap. */
     int ok = pr->res > 32 || validate_fused(ctx, &g);
     for (int b = 0; ok && b < nb; b++)
-        ok = bench_batch(ctx, &g, pr, (int)batches[b], o->budget / nb, o->max_repeats);
+        ok = bench_batch(ctx, &g, pr, (int)batches[b], o->budget / nb, o);
     sg2_generator_free(&g);
     /* Hand cached buffers back so the next preset starts from an empty pool. */
     sg2_bufpool_trim(&ctx->rt->pool);
@@ -226,7 +231,7 @@ static int bench_preset(sg2_ctx *ctx, const preset *chosen, const bench_opts *o)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_generate [--presets 32,64,256,1024] [--batches 1,8] [--repeats N] "
-                    "[--budget SECONDS] [--cmax N] [--map N]\n");
+                    "[--budget SECONDS] [--cmax N] [--map N] [--modconv fused|nonfused]\n");
     return 2;
 }
 
@@ -234,6 +239,7 @@ int main(int argc, char **argv)
 {
     const char *which = "32,64,256,1024", *batches = NULL;
     long repeats = 10, budget = 60, cmax = 0, map = 0;
+    int fused = 1;
     sg2_error err = {0};
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc)
@@ -245,6 +251,10 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--repeats") == 0) {
             if (sg2_parse_long(argv[i + 1], 1, 1000, "--repeats", &repeats, &err))
                 break;
+        } else if (strcmp(argv[i], "--modconv") == 0) {
+            if (strcmp(argv[i + 1], "fused") && strcmp(argv[i + 1], "nonfused"))
+                return usage();
+            fused = strcmp(argv[i + 1], "fused") == 0;
         } else if (strcmp(argv[i], "--cmax") == 0) {
             if (sg2_parse_long(argv[i + 1], 1, 4096, "--cmax", &cmax, &err))
                 break;
@@ -276,7 +286,7 @@ int main(int argc, char **argv)
     printf("%-16s %5s %4s %9s %10s %10s %10s %9s %9s %8s %9s %5s\n", "preset", "batch", "runs", "img/s", "min ms/img",
            "med ms/img", "max ms/img", "GFLOP/img", "ref GFLOP", "GFLOP/s", "peak MiB", "cpu");
     bench_opts o = {.max_repeats = repeats, .budget = (double)budget, .batches = batch_list, .n_batches = nb,
-                    .cmax = cmax, .map = map};
+                    .cmax = cmax, .map = map, .fused = fused};
     int failed = 0;
     for (int p = 0; p < nres; p++) {
         const preset *pr = NULL;

@@ -7,12 +7,14 @@
 #   sh /path/to/bench/compare_torch.sh [--gen 32,64,256,1024] [--train 32,64] [--rounds 2]
 #                                      [--budget SECONDS] [--cycles N] [--threads 2]
 # --gen / --train: resolutions ("" or "none" skips). Settings are the issue's: generator forward
-# at bench_generate's presets, batch 8 (2 at 1024^2), with channel_max 256 at 32^2 and 8 mapping
-# layers at 64^2; training at channel_base 16384,
-# channel_max 256, batch 8, 2 mapping layers at 32^2 and 8 at 64^2, timed over 16-iteration
-# cycles (16 Gmain + 16 Dmain, 4 Greg, 1 Dreg). --budget is per program run (default 60 s);
+# at bench_generate's presets, batch 8 (2 at 1024^2), with channel_max 256 at 32^2 and 64^2
+# (2 mapping layers at 32^2, 8 at 64^2); training at channel_base 16384, channel_max 256,
+# batch 8, 2 mapping layers at 32^2 and 8 at 64^2, timed over 16-iteration cycles (16 Gmain +
+# 16 Dmain, 4 Greg, 1 Dreg). --budget is per program run (default 60 s);
 # --cycles caps the timed training cycles per run (default 1).
-# Environment: PYTHON (default /usr/bin/python3, which has Debian's python3-torch), BENCH_DIR
+# Environment: PYTHON (default /usr/bin/python3, which has Debian's python3-torch; PyPI's wheel,
+# with MKL and a newer oneDNN, is much faster on CPU: pip install torch in a venv and point
+# PYTHON at it to compare against the stronger one), BENCH_DIR
 # (where bench_generate and bench_train are; default ./bench).
 # Prints one table: workload, ours img/s, torch img/s, ratio ours/torch (> 1: ours faster),
 # each the mean over the rounds, and every round's ratio. Raw JSON lines go to the log file
@@ -81,9 +83,9 @@ py="$PYTHON $here/torch_bench.py"
 for res in $(echo "$gen" | tr ',' ' '); do
     b=8 shape= tag=
     [ "$res" -ge 1024 ] && b=2
-    # the generator settings: 32^2 at channel_max 256 with 2 mapping layers, 64^2 with 8
+    # the generator settings: channel_max 256, 2 mapping layers at 32^2 and 8 at 64^2
     [ "$res" -eq 32 ] && shape="--cmax 256 --map 2" tag=/cmax256/map2
-    [ "$res" -eq 64 ] && shape="--map 8" tag=/map8
+    [ "$res" -eq 64 ] && shape="--cmax 256 --map 8" tag=/cmax256/map8
     compare "gen${res}^2$tag/b$b" "$bdir/bench_generate --presets $res --batches $b --budget $budget $shape" \
         "$py gen --threads $threads --presets $res --batches $b --budget $budget $shape"
 done

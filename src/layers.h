@@ -48,6 +48,12 @@ typedef struct sg2_modconv_args {
  * to the output or NULL -> [N, Cout, H*up, W*up]. */
 sg2_tensor *sg2_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles, sg2_tensor *noise,
                         sg2_tensor *filter, const sg2_modconv_args *args);
+/* A synthesis layer's modulated conv and epilogue:
+ * bias_act(modconv(x) + noise, bias) with p, the demodulation (non-fused)
+ * done in the epilogue's pass; noise and bias may be NULL. */
+sg2_tensor *sg2_modconv_layer(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles, sg2_tensor *noise,
+                              sg2_tensor *bias, sg2_tensor *filter, const sg2_modconv_args *args,
+                              const sg2_bias_act_params *p);
 
 /* ---- mapping.c: the layers shared by G's mapping and D's label mapping ---- */
 sg2_status sg2_mapping_create(sg2_ctx *ctx, sg2_params *ps, const char *prefix, int z_dim, int c_dim, int w_dim,

@@ -274,16 +274,6 @@ sg2_tensor *sg2_channel_dot(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b)
 
 /* ---- modulated convolution --------------------------------------------- */
 
-static sg2_tensor *modconv_nonfused(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles,
-                                    sg2_tensor *noise, sg2_tensor *filter, const sg2_modconv_args *a)
-{
-    sg2_tensor *y = sg2_scale_channels(ctx, x, styles);
-    y = sg2_conv2d_resample(ctx, y, weight, filter, a->up, 1, a->padding, 1, a->up == 1);
-    if (a->demodulate)
-        y = sg2_scale_channels(ctx, y, demod_coefs(ctx, weight, styles));
-    return noise ? sg2_add(ctx, y, noise) : y;
-}
-
 /* conv2d_resample's up-sampling path (src/conv_layer.c): a transposed conv
  * with stride `up` and padding pt, then the FIR padded by (p0, p1) with gain
  * up^2; the same padding arithmetic, for the paths below that hand the
@@ -309,49 +299,99 @@ static sg2_tensor *up_fir(sg2_ctx *ctx, sg2_tensor *y, sg2_tensor *filter, int u
     return sg2_upfirdn2d(ctx, y, filter, &fp);
 }
 
-/* Inference (nothing wants gradients): the modulated weights written
- * straight into the register-tiled convolution's panels, skipping its
- * packing pass. x as one image of N * Cin channels; -> [1, N * Cout, Ho, Wo]. */
-static sg2_tensor *fused_prepacked(sg2_ctx *ctx, sg2_tensor *xg, sg2_tensor *weight, sg2_tensor *styles,
-                                   sg2_tensor *filter, const sg2_modconv_args *a)
+/* The tiled convolution's panels for n samples' weights (modconv_weight_packed):
+ * w * styles[n] demodulated when asked, or the shared weights alone when
+ * styles is NULL (n = 1). wt[n][n_cb][ci * taps][lanes], flipped for the
+ * transposed convolution. */
+static sg2_tensor *packed_weights(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *styles, int lanes, int flip,
+                                  int demodulate)
 {
-    int n = (int)styles->shape[0], ci = (int)weight->shape[1], co = (int)weight->shape[0];
-    int kh = (int)weight->shape[2], kw = (int)weight->shape[3], h = (int)xg->shape[2], wd = (int)xg->shape[3];
-    int up = a->up > 1, p = a->padding;
-    up_pads u = up_pads_of(kh, filter ? (int)filter->shape[1] : 4, a->up, p);
-    sg2_conv_shape s = {1, n * ci, h, wd, n * co, h + 2 * p - kh + 1, wd + 2 * p - kw + 1, kh, kw, 1, p, p, n};
-    if (up)
-        s = (sg2_conv_shape){1, n * ci, h, wd, n * co, (h - 1) * a->up - 2 * u.pt + kh,
-                             (wd - 1) * a->up - 2 * u.pt + kw, kh, kw, a->up, u.pt, u.pt, n};
-    int lanes = up ? sg2_conv_tiled_transpose_lanes(ctx, &s) : sg2_conv_tiled_fwd_lanes(ctx, &s);
-    int n_cb = (co + lanes - 1) / lanes, row = ci * kh * kw;
-    if ((long long)n * n_cb * lanes * row >= INT_MAX || s.Ho < 1 || s.Wo < 1)
-        return sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "modconv: %d x %d x %d x %dx%d weights", n, co, ci, kh, kw);
+    int ci = (int)weight->shape[1], co = (int)weight->shape[0], taps = (int)(weight->shape[2] * weight->shape[3]);
+    int n = styles ? (int)styles->shape[0] : 1, n_cb = (co + lanes - 1) / lanes, row = ci * taps;
+    if ((long long)n * n_cb * lanes * row >= INT_MAX)
+        return sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "modconv: %d x %d x %d x %d weights", n, co, ci, taps);
     int wg = modconv_wg(ctx);
-    const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_weight_packed", kh * kw, wg, lanes);
+    const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_weight_packed", taps, wg, lanes);
     sg2_tensor *wt = sg2_tensor_empty(ctx, 4, (const int64_t[]){n, n_cb, row, lanes});
-    sg2_tensor *y = sg2_tensor_empty(ctx, 4, (const int64_t[]){1, (int64_t)n * co, s.Ho, s.Wo});
-    const sg2_tensor *wsq = a->demodulate ? weight_sq(ctx, weight) : weight;
-    if (!k || !wt || !y || !wsq)
+    sg2_tensor *s = styles ? styles : sg2_tensor_full(ctx, 2, (const int64_t[]){1, ci}, 1.0f);
+    const sg2_tensor *wsq = demodulate ? weight_sq(ctx, weight) : weight;
+    if (!k || !wt || !s || !wsq)
         return NULL;
     sg2_args g = sg2_args_begin(k);
-    int v[] = {ci, co, up, a->demodulate != 0};
+    int v[] = {ci, co, flip, demodulate != 0};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         sg2_args_int(&g, v[i]);
     sg2_args_float(&g, 1.0f);
     sg2_args_mem(&g, weight->buf->mem);
     sg2_args_int(&g, (int)weight->offset);
     sg2_args_mem(&g, wsq->buf->mem);
-    sg2_args_mem(&g, styles->buf->mem);
-    sg2_args_int(&g, (int)styles->offset);
+    sg2_args_mem(&g, s->buf->mem);
+    sg2_args_int(&g, (int)s->offset);
     sg2_args_mem(&g, wt->buf->mem);
     sg2_args_int(&g, (int)wt->offset);
     size_t local[3] = {(size_t)wg, 1, 1}, global[3] = {(size_t)wg, (size_t)n_cb, (size_t)n};
-    if (sg2_launch(ctx->rt, &g, 3, global, local, &ctx->err))
+    return sg2_launch(ctx->rt, &g, 3, global, local, &ctx->err) ? NULL : wt;
+}
+
+/* The tiled convolution of x[N', Cin', H, W] (groups: samples when the
+ * weights are per sample) as modconv needs it: stride 1 with padding, or
+ * the transposed conv at stride `up` followed by the FIR. in_scale[N' * Cin']
+ * or NULL multiplies the input planes. Not differentiable (inference). */
+static sg2_tensor *tiled_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles,
+                                 sg2_tensor *in_scale, int groups, sg2_tensor *filter, const sg2_modconv_args *a)
+{
+    int n = (int)x->shape[0], ci = (int)x->shape[1], co = (int)weight->shape[0] * groups;
+    int kh = (int)weight->shape[2], kw = (int)weight->shape[3], h = (int)x->shape[2], wd = (int)x->shape[3];
+    int up = a->up > 1, p = a->padding;
+    up_pads u = up_pads_of(kh, filter ? (int)filter->shape[1] : 4, a->up, p);
+    sg2_conv_shape s = {n, ci, h, wd, co, h + 2 * p - kh + 1, wd + 2 * p - kw + 1, kh, kw, 1, p, p, groups};
+    if (up)
+        s = (sg2_conv_shape){n, ci, h, wd, co, (h - 1) * a->up - 2 * u.pt + kh, (wd - 1) * a->up - 2 * u.pt + kw,
+                             kh, kw, a->up, u.pt, u.pt, groups};
+    if (s.Ho < 1 || s.Wo < 1)
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "modconv: %dx%d input too small for a %dx%d kernel", h, wd, kh, kw);
+    int lanes = up ? sg2_conv_tiled_transpose_lanes(ctx, &s) : sg2_conv_tiled_fwd_lanes(ctx, &s);
+    sg2_tensor *wt = packed_weights(ctx, weight, styles, lanes, up, a->demodulate && styles);
+    sg2_tensor *y = sg2_tensor_empty(ctx, 4, (const int64_t[]){n, co, s.Ho, s.Wo});
+    if (!wt || !y)
         return NULL;
     if (!up)
-        return sg2_conv_tiled_fwd_packed(ctx, &s, xg, NULL, wt, y) ? NULL : y;
-    return sg2_conv_tiled_transpose_packed(ctx, &s, xg, NULL, wt, y) ? NULL : up_fir(ctx, y, filter, a->up, u);
+        return sg2_conv_tiled_fwd_packed(ctx, &s, x, in_scale, wt, y) ? NULL : y;
+    return sg2_conv_tiled_transpose_packed(ctx, &s, x, in_scale, wt, y) ? NULL : up_fir(ctx, y, filter, a->up, u);
+}
+
+/* Inference (nothing wants gradients), fused: the modulated weights written
+ * straight into the register-tiled convolution's panels, skipping its
+ * packing pass. x as one image of N * Cin channels; -> [1, N * Cout, Ho, Wo]. */
+static sg2_tensor *fused_prepacked(sg2_ctx *ctx, sg2_tensor *xg, sg2_tensor *weight, sg2_tensor *styles,
+                                   sg2_tensor *filter, const sg2_modconv_args *a)
+{
+    return tiled_modconv(ctx, xg, weight, styles, NULL, (int)styles->shape[0], filter, a);
+}
+
+/* x * styles convolved with the shared weights, not demodulated: for
+ * inference the tiled convolution with the styles applied in its padding
+ * copy (no per-sample weights, no extra pass), else ops of the set. */
+static sg2_tensor *nonfused_conv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles,
+                                 sg2_tensor *filter, const sg2_modconv_args *a)
+{
+    sg2_tensor *in[3] = {x, weight, styles};
+    int tiled = sg2_conv_tiled_enabled(ctx);
+    if (tiled < 0)
+        return NULL;
+    if (tiled && !sg2_autograd_wants(ctx, in, 3) && (a->up == 1 || weight->shape[2] > 1))
+        return tiled_modconv(ctx, x, weight, NULL, styles, 1, filter, a);
+    sg2_tensor *y = sg2_scale_channels(ctx, x, styles);
+    return sg2_conv2d_resample(ctx, y, weight, filter, a->up, 1, a->padding, 1, a->up == 1);
+}
+
+static sg2_tensor *modconv_nonfused(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles,
+                                    sg2_tensor *noise, sg2_tensor *filter, const sg2_modconv_args *a)
+{
+    sg2_tensor *y = nonfused_conv(ctx, x, weight, styles, filter, a);
+    if (a->demodulate)
+        y = sg2_scale_channels(ctx, y, demod_coefs(ctx, weight, styles));
+    return noise ? sg2_add(ctx, y, noise) : y;
 }
 
 static sg2_tensor *modconv_fused(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles,
@@ -384,18 +424,46 @@ static sg2_tensor *modconv_fused(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight
     return noise ? sg2_add(ctx, y, noise) : y;
 }
 
-sg2_tensor *sg2_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles, sg2_tensor *noise,
-                        sg2_tensor *filter, const sg2_modconv_args *a)
+/* 0, or 1 with the failure recorded when the operands do not fit. */
+static int bad_operands(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles)
 {
-    if (ctx->err.status || !x || !weight || !styles)
-        return ctx->err.status ? NULL : sg2_fail(ctx, SG2_ERR_ARG, "modconv: NULL input");
+    if (ctx->err.status || !x || !weight || !styles) {
+        if (!ctx->err.status)
+            sg2_fail(ctx, SG2_ERR_ARG, "modconv: NULL input");
+        return 1;
+    }
     if (x->ndim != 4 || weight->ndim != 4 || styles->ndim != 2 || styles->shape[0] != x->shape[0] ||
         styles->shape[1] != x->shape[1] || weight->shape[1] != x->shape[1]) {
         char sx[96], sw[96], ss[96];
-        return sg2_fail(ctx, SG2_ERR_SHAPE, "modconv: input %s, weight %s and styles %s do not fit",
-                        sg2_shape_str(x, sx, sizeof sx), sg2_shape_str(weight, sw, sizeof sw),
-                        sg2_shape_str(styles, ss, sizeof ss));
+        sg2_fail(ctx, SG2_ERR_SHAPE, "modconv: input %s, weight %s and styles %s do not fit",
+                 sg2_shape_str(x, sx, sizeof sx), sg2_shape_str(weight, sw, sizeof sw),
+                 sg2_shape_str(styles, ss, sizeof ss));
+        return 1;
     }
+    return 0;
+}
+
+sg2_tensor *sg2_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles, sg2_tensor *noise,
+                        sg2_tensor *filter, const sg2_modconv_args *a)
+{
+    if (bad_operands(ctx, x, weight, styles))
+        return NULL;
     return a->fused ? modconv_fused(ctx, x, weight, styles, noise, filter, a)
                     : modconv_nonfused(ctx, x, weight, styles, noise, filter, a);
+}
+
+/* The non-fused path hands the demodulation to the epilogue, which scales,
+ * adds the noise and bias and activates in one pass (bias_act_epilogue). */
+sg2_tensor *sg2_modconv_layer(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles, sg2_tensor *noise,
+                              sg2_tensor *bias, sg2_tensor *filter, const sg2_modconv_args *a,
+                              const sg2_bias_act_params *p)
+{
+    if (bad_operands(ctx, x, weight, styles))
+        return NULL;
+    if (a->fused)
+        return sg2_bias_act_epilogue(ctx, modconv_fused(ctx, x, weight, styles, NULL, filter, a), NULL, noise, bias,
+                                     p);
+    sg2_tensor *y = nonfused_conv(ctx, x, weight, styles, filter, a);
+    sg2_tensor *d = a->demodulate ? demod_coefs(ctx, weight, styles) : NULL;
+    return sg2_bias_act_epilogue(ctx, y, d, noise, bias, p);
 }

@@ -88,13 +88,10 @@ static sg2_tensor *layer_forward(sg2_ctx *ctx, sg2_generator *g, const char *pre
     else if (a->noise_mode == SG2_NOISE_CONST)
         noise = sg2_mul(ctx, sg2_param_at(ctx, ps, prefix, "noise_const"), strength);
     sg2_modconv_args m = {.up = up, .padding = 1, .demodulate = 1, .fused = a->fused_modconv};
-    sg2_tensor *y = sg2_modconv(ctx, x, weight, styles, NULL, g->filter, &m);
     sg2_bias_act_params p = sg2_bias_act_defaults(SG2_ACT_LRELU);
     p.gain *= gain;
     p.clamp = g->cfg.conv_clamp >= 0 ? g->cfg.conv_clamp * gain : -1.0f;
-    /* the noise joins the bias and activation pass (the reference adds it
-     * to the convolution's output first: the same sum) */
-    return sg2_bias_act_epilogue(ctx, y, NULL, noise, sg2_param_at(ctx, ps, prefix, "bias"), &p);
+    return sg2_modconv_layer(ctx, x, weight, styles, noise, sg2_param_at(ctx, ps, prefix, "bias"), g->filter, &m, &p);
 }
 
 /* ToRGB: 1x1 modulated conv without demodulation, styles scaled by 1/sqrt(C_in). */
@@ -108,10 +105,10 @@ static sg2_tensor *torgb_forward(sg2_ctx *ctx, sg2_generator *g, const char *pre
     sg2_tensor *styles = sg2_scale(ctx, sg2_fc_forward(ctx, ps, name, w, SG2_ACT_LINEAR, 1.0f),
                                    1.0f / sqrtf((float)x->shape[1]));
     sg2_modconv_args m = {.up = 1, .padding = 0, .demodulate = 0, .fused = a->fused_modconv};
-    sg2_tensor *y = sg2_modconv(ctx, x, sg2_param_at(ctx, ps, prefix, "weight"), styles, NULL, g->filter, &m);
     sg2_bias_act_params p = sg2_bias_act_defaults(SG2_ACT_LINEAR);
     p.clamp = g->cfg.conv_clamp;
-    return sg2_bias_act(ctx, y, sg2_param_at(ctx, ps, prefix, "bias"), &p);
+    return sg2_modconv_layer(ctx, x, sg2_param_at(ctx, ps, prefix, "weight"), styles, NULL,
+                             sg2_param_at(ctx, ps, prefix, "bias"), g->filter, &m, &p);
 }
 
 sg2_tensor *sg2_synthesis_forward(sg2_ctx *ctx, sg2_generator *g, sg2_tensor *ws, const sg2_synthesis_args *a)

@@ -196,9 +196,11 @@ START_TEST(test_modconv_weight_second_order)
 END_TEST
 
 /* The grouped convolution with the fused weights (pre-packed for the tiled
- * conv when nothing wants gradients, else through modconv_weight) against
- * the non-fused path (x s, shared-weight conv, y d): same function, other
- * ops; and the same gradients with respect to the weights and styles. */
+ * conv when nothing wants gradients, else through modconv_weight), and the
+ * non-fused inference path (styles applied in the tiled conv's padding
+ * copy), against the non-fused path of ops (x s, shared-weight conv, y d):
+ * same function, other ops; and the same gradients with respect to the
+ * weights and styles. */
 START_TEST(test_modconv_fused_matches_nonfused)
 {
     sg2_ctx *ctx = sg2_test_ctx();
@@ -214,20 +216,25 @@ START_TEST(test_modconv_fused_matches_nonfused)
         /* without gradients the fused path packs the conv's weight panels itself */
         sg2_modconv_args a = {.up = up[t], .padding = k[t] / 2, .demodulate = demod[t], .fused = 1};
         sg2_tensor *ypp = sg2_modconv(ctx, x, w, s, NULL, filter, &a);
+        /* and the non-fused one applies the styles in the conv's padding copy */
+        a.fused = 0;
+        sg2_tensor *ynp = sg2_modconv(ctx, x, w, s, NULL, filter, &a);
         sg2_tensor_set_requires_grad(w, 1);
         sg2_tensor_set_requires_grad(s, 1);
         a.fused = 0;
         sg2_tensor *y0 = sg2_modconv(ctx, x, w, s, NULL, filter, &a);
         a.fused = 1;
         sg2_tensor *y1 = sg2_modconv(ctx, x, w, s, NULL, filter, &a);
-        ck_assert_msg(ypp && y0 && y1, "%s", ctx->err.msg);
-        ck_assert(sg2_shape_equal(y0, y1) && sg2_shape_equal(y0, ypp));
+        ck_assert_msg(ypp && ynp && y0 && y1, "%s", ctx->err.msg);
+        ck_assert(sg2_shape_equal(y0, y1) && sg2_shape_equal(y0, ypp) && sg2_shape_equal(y0, ynp));
         double *r0 = sg2_test_read(ctx, y0);
         char what[64];
         snprintf(what, sizeof what, "fused vs non-fused modconv, case %d", t);
         sg2_test_assert_close(ctx, y1, r0, y0->numel, what);
         snprintf(what, sizeof what, "fused pre-packed vs non-fused modconv, case %d", t);
         sg2_test_assert_close(ctx, ypp, r0, y0->numel, what);
+        snprintf(what, sizeof what, "non-fused inference vs non-fused modconv, case %d", t);
+        sg2_test_assert_close(ctx, ynp, r0, y0->numel, what);
         /* gradients of <v, y> for a fixed random v */
         double *v = malloc(sizeof(double) * (size_t)y0->numel);
         sg2_test_uniform(v, y0->numel, -1, 1, 470 + (uint64_t)t);
