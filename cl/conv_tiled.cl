@@ -440,3 +440,91 @@ __kernel void conv_transpose2d_tiled_cv(int cin_g, int Hq, int Wq, int Q, int P_
                 yb[l * plane_o + oy * Wo + ox] = t[l];
         }
 }
+
+/* The same transposed convolution with every phase in one work-item: for a
+ * PR x PC block of positions (Y, X) on the input grid it computes the
+ * STRIDE^2 outputs (phy + Y*STRIDE, phx + X*STRIDE) of each position. Each
+ * tap (ky, kx) serves exactly one phase, fixed at compile time like the
+ * tap's offset into xq, so the tap loops unroll to straight FMAs: per input
+ * channel KH*KW weight vectors times PR*PC pixels, reading one small window
+ * of xq. TP_Y, TP_X: the conv padding P = k - 1 - pad of conv_transpose2d
+ * as a conv2d; TQ: xq's zero rows and columns on top and left (see above).
+ * Range: (N * n_tiles, n_cb, groups), n_tiles = n_yt * n_xt blocks. */
+#ifndef TP_Y
+#define TP_Y 1
+#endif
+#ifndef TP_X
+#define TP_X 1
+#endif
+#ifndef TQ
+#define TQ 1
+#endif
+#define PHASE_OF(p, k) ((((p) - (k)) % STRIDE + STRIDE) % STRIDE)
+
+__kernel void conv_transpose2d_tiled_ph(int cin_g, int Hq, int Wq, int Cout, int cout_g, int n_cb, int Ho, int Wo,
+                                        int groups, int n_xt, int n_tiles, int n_items0,
+                                        __global const float *xq, int xq_off, __global const float *wt,
+                                        __global float *y, int y_off)
+{
+    int i0 = get_global_id(0);
+    if (i0 >= n_items0)
+        return;
+    int n = i0 / n_tiles, tile = i0 % n_tiles;
+    int Y0 = tile / n_xt * PR, X0 = tile % n_xt * PC;
+    int cb = get_global_id(1);
+    int co0 = cb * CV;
+    int g = get_global_id(2);
+    int b = n * groups + g;
+    int plane = Hq * Wq;
+
+    __global const float *xb = xq + xq_off + b * cin_g * plane + Y0 * Wq + X0;
+    __global const float *wb = wt + (g * n_cb + cb) * cin_g * TAPS * CV;
+
+    cvfloat acc[STRIDE * STRIDE][PR][PC];
+    UNROLL
+    for (int ph = 0; ph < STRIDE * STRIDE; ph++)
+        UNROLL
+        for (int r = 0; r < PR; r++)
+            UNROLL
+            for (int c = 0; c < PC; c++)
+                acc[ph][r][c] = (cvfloat)(0.0f);
+
+    for (int ci = 0; ci < cin_g; ci++) {
+        __global const float *xc = xb + ci * plane;
+        __global const float *wc = wb + ci * TAPS * CV;
+        UNROLL
+        for (int ky = 0; ky < KH; ky++) {
+            UNROLL
+            for (int kx = 0; kx < KW; kx++) {
+                /* compile-time after unrolling: the phase this tap serves
+                 * and where its pixels sit in xq relative to (Y, X) */
+                const int phy = PHASE_OF(TP_Y, ky), phx = PHASE_OF(TP_X, kx);
+                const int dy = (phy + ky - TP_Y) / STRIDE + TQ, dx = (phx + kx - TP_X) / STRIDE + TQ;
+                cvfloat wv = CVLOAD(ky * KW + kx, wc);
+                UNROLL
+                for (int r = 0; r < PR; r++)
+                    UNROLL
+                    for (int c = 0; c < PC; c++)
+                        acc[phy * STRIDE + phx][r][c] += xc[(r + dy) * Wq + c + dx] * wv;
+            }
+        }
+    }
+
+    int plane_o = Ho * Wo;
+    int nco = min(CV, cout_g - co0);
+    __global float *yb = y + y_off + (n * Cout + g * cout_g + co0) * plane_o;
+    UNROLL
+    for (int ph = 0; ph < STRIDE * STRIDE; ph++)
+        UNROLL
+        for (int r = 0; r < PR; r++)
+            UNROLL
+            for (int c = 0; c < PC; c++) {
+                int oy = ph / STRIDE + (Y0 + r) * STRIDE, ox = ph % STRIDE + (X0 + c) * STRIDE;
+                if (oy >= Ho || ox >= Wo)
+                    continue;
+                float t[CV];
+                CVSTORE(acc[ph][r][c], 0, t);
+                for (int l = 0; l < nco; l++)
+                    yb[l * plane_o + oy * Wo + ox] = t[l];
+            }
+}

@@ -15,7 +15,9 @@
 
 /* Tile sizes of one launch; each becomes a -D option of cl/conv_tiled.cl. */
 typedef struct tiles {
-    int cv;  /* forward: 1 = conv2d_tiled_cv (vectors along channels), 0 = conv2d_tiled (along a row) */
+    int cv;  /* forward: 1 = conv2d_tiled_cv (vectors along channels), 0 = conv2d_tiled (along a row);
+              * transposed: 1 = conv_transpose2d_tiled_cv (one phase per work-item), 3 =
+              * conv_transpose2d_tiled_ph (all phases, nv x tco positions each) */
     int vw;  /* pixels per vector, or channels per vector (cv) */
     int nv;  /* vectors per work-item along a row (conv2d_tiled), or pixel rows (cv) */
     int tco; /* output channels per work-item, or pixel columns (cv) */
@@ -49,7 +51,8 @@ static void tiles_from_env(const char *var, tiles *t)
 }
 
 /* A tuned tile choice is one integer whose decimal digits are the fields
- * of struct tiles, F VV N TT: form (1 = conv2d_tiled_cv, 2 = conv2d_tiled),
+ * of struct tiles, F VV N TT: form (1 = conv2d_tiled_cv or the one-phase
+ * transpose, 2 = conv2d_tiled, 3 = the all-phases transpose),
  * vw, nv, tco. 116208 = 16-channel vectors times 2 rows of 8 pixels; 216204
  * = 16-pixel row vectors, 2 per row, times 4 channels. A cache entry thus
  * names its tiles itself, whatever the candidate tables below become; 0
@@ -57,8 +60,8 @@ static void tiles_from_env(const char *var, tiles *t)
 static void tiles_from_code(int code, tiles *t)
 {
     int form = code / 100000, vw = code / 1000 % 100, nv = code / 100 % 10, tco = code % 100;
-    if ((form == 1 || form == 2) && (vw == 4 || vw == 8 || vw == 16) && nv > 0 && tco > 0) {
-        t->cv = form == 1;
+    if (form >= 1 && form <= 3 && (vw == 4 || vw == 8 || vw == 16) && nv > 0 && tco > 0) {
+        t->cv = form == 3 ? 3 : form == 1;
         t->vw = vw;
         t->nv = nv;
         t->tco = tco;
@@ -113,6 +116,7 @@ static tiles fwd_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
         t = t.cv ? (tiles){1, 4, 2, 4, 64} : (tiles){0, 4, 1, 8, 64};
     tuned_tiles(ctx, &sg2_tune_family_conv2d, s, "SG2_CONV_FWD_TILES", &t);
     tiles_from_env("SG2_CONV_FWD_TILES", &t);
+    t.cv = t.cv != 0;
     return t;
 }
 
@@ -303,17 +307,22 @@ sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, cons
     return fwd_with(ctx, s, 0, x, NULL, wt, in_scale, y);
 }
 
-/* Tiles of conv_transpose2d_tiled_cv: as the forward's for short rows, on
- * the output grid of one phase. */
+/* Tiles of the transposed convolution. At stride 2 on CPUs the all-phases
+ * kernel with 2 x 2 positions (16 vectors of 16 channels); else one phase
+ * per work-item, as the forward's tiles for short rows on that phase's
+ * output grid. */
 static tiles transpose_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
     int cols = ceil_div(s->Wo, s->stride);
     tiles t = {1, s->Cout / s->groups <= 4 ? 4 : 16, cols >= 8 ? 2 : 4, cols >= 8 ? 8 : 4, 16};
+    if (s->stride == 2 && s->Cout / s->groups > 4)
+        t = (tiles){3, 16, 2, 2, 16};
     if (!big_tiles(ctx))
         t = (tiles){1, 4, 2, 4, 64};
     tuned_tiles(ctx, &sg2_tune_family_conv_transpose2d, s, "SG2_CONV_TRANSPOSE_TILES", &t);
     tiles_from_env("SG2_CONV_TRANSPOSE_TILES", &t);
-    t.cv = 1;
+    if (t.cv != 3)
+        t.cv = 1;
     return t;
 }
 
@@ -332,20 +341,31 @@ static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg
     int hq = n_yt * t.nv + (S - 1 + s->kh - 1 - py + q * S) / S;
     int wq = n_xt * t.tco + (S - 1 + s->kw - 1 - px + q * S) / S;
     int n_tiles = n_yt * n_xt, n_cb = ceil_div(s->Cout / s->groups, t.vw);
-    if ((long long)s->N * S * S * n_tiles >= INT_MAX) {
-        sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "conv_transpose2d: %d images of %d pixel tiles", s->N, S * S * n_tiles);
+    int all_phases = t.cv == 3, per_image = all_phases ? n_tiles : S * S * n_tiles;
+    if ((long long)s->N * per_image >= INT_MAX) {
+        sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "conv_transpose2d: %d images of %d pixel tiles", s->N, per_image);
         return ctx->err.status;
     }
-    const sg2_kernel_entry *k = tiled_kernel(ctx, "conv_transpose2d_tiled_cv", s, &t);
+    const sg2_kernel_entry *k = NULL;
+    if (all_phases) {
+        char opts[192];
+        snprintf(opts, sizeof opts, "-DKH=%d -DKW=%d -DSTRIDE=%d -DCV=%d -DPR=%d -DPC=%d -DTP_Y=%d -DTP_X=%d -DTQ=%d",
+                 s->kh, s->kw, S, t.vw, t.nv, t.tco, py, px, q);
+        k = sg2_kernel(ctx, "conv_tiled.cl", "conv_transpose2d_tiled_ph", opts);
+    } else {
+        k = tiled_kernel(ctx, "conv_transpose2d_tiled_cv", s, &t);
+    }
     size_t mark = sg2_scope_begin(ctx);
     sg2_tensor *xq = k ? pad_planes(ctx, x, in_scale, s->N * s->Cin, s->H, s->W, hq, wq, q, q) : NULL;
     const sg2_tensor *wt = !xq ? NULL : packed ? packed : pack_weight(ctx, w, s, t.vw, 1);
     if (wt) {
         sg2_args a = sg2_args_begin(k);
+        /* the all-phases kernel has its paddings compiled in */
         int v[] = {s->Cin / s->groups, hq, wq, q, py, px, s->Cout, s->Cout / s->groups, n_cb, s->Ho, s->Wo,
-                   s->groups, n_xt, n_tiles, s->N * S * S * n_tiles};
+                   s->groups, n_xt, n_tiles, s->N * per_image};
         for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-            sg2_args_int(&a, v[i]);
+            if (!all_phases || i < 3 || i > 5)
+                sg2_args_int(&a, v[i]);
         sg2_args_mem(&a, xq->buf->mem);
         sg2_args_int(&a, (int)xq->offset);
         sg2_args_mem(&a, wt->buf->mem);
