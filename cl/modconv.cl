@@ -99,29 +99,39 @@ void modconv_weight(int cin, int cout, int demodulate, int transposed, float gai
 #define MC_LANES 16 /* the panel width (lanes), set by the host */
 #endif
 
+/* d[n, o] = rsqrt(sum_i s[n, i]^2 wsq[o, i] + 1e-8): the demodulation
+ * coefficients alone, for modconv_weight_packed (whose work-groups would
+ * otherwise each reduce MC_LANES rows through local memory and barriers).
+ * Range (cout, N). */
+__kernel void modconv_demod(int cin, int cout, __global const float *wsq, __global const float *s, int s_off,
+                            __global float *d)
+{
+    int o = get_global_id(0), n = get_global_id(1);
+    if (o >= cout)
+        return;
+    __global const float *sn = s + s_off + n * cin, *wo = wsq + o * cin;
+    float acc = 0.0f;
+    for (int i = 0; i < cin; i++)
+        acc += sn[i] * sn[i] * wo[i];
+    d[n * cout + o] = rsqrt(acc + 1e-8f);
+}
+
+/* d: [N, cout] from modconv_demod, read only when demodulate. */
 __kernel __attribute__((reqd_work_group_size(MC_WG, 1, 1)))
 void modconv_weight_packed(int cin, int cout, int flip, int demodulate, float gain,
-                           __global const float *w, int w_off, __global const float *wsq,
+                           __global const float *w, int w_off, __global const float *d,
                            __global const float *s, int s_off, __global float *wt, int wt_off)
 {
-    __local float part[MC_WG];
-    __local float scale[MC_LANES];
     int lid = get_local_id(0), cb = get_group_id(1), n = get_group_id(2), n_cb = get_num_groups(1);
     const int taps = MC_TAPS;
     int row = cin * taps;
     __global const float *sn = s + s_off + n * cin;
-    for (int l = 0; l < MC_LANES; l++) {
-        int o = cb * MC_LANES + l;
-        /* o is the same for the whole group, so every work-item takes the
-         * same branch and meets the same barriers */
-        float v = o < cout ? row_scale(part, wsq + o * cin, sn, cin, demodulate, gain) : 0.0f;
-        if (lid == 0)
-            scale[l] = v;
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    int o_end = cout - cb * MC_LANES; /* lanes l < o_end are channels */
+    float scale[MC_LANES];
+    for (int l = 0; l < MC_LANES; l++)
+        scale[l] = l < o_end ? (demodulate ? gain * d[n * cout + cb * MC_LANES + l] : gain) : 0.0f;
     __global const float *wc = w + w_off + cb * MC_LANES * row;
     __global float *yp = wt + wt_off + (n * n_cb + cb) * row * MC_LANES;
-    int o_end = cout - cb * MC_LANES; /* lanes l < o_end are channels */
     /* one input channel per step: taps * lanes contiguous floats out */
     for (int i = lid; i < cin; i += MC_WG) {
         float si = sn[i];

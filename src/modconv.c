@@ -299,6 +299,27 @@ static sg2_tensor *up_fir(sg2_ctx *ctx, sg2_tensor *y, sg2_tensor *filter, int u
     return sg2_upfirdn2d(ctx, y, filter, &fp);
 }
 
+/* d[N, Cout] = rsqrt(s^2 @ wsq^T + 1e-8) by modconv_demod, for inference
+ * (demod_coefs gives the same through differentiable ops), or NULL (error
+ * recorded). */
+static sg2_tensor *demod_infer(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *styles)
+{
+    int ci = (int)weight->shape[1], co = (int)weight->shape[0], n = (int)styles->shape[0];
+    const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_demod", (int)(weight->shape[2] * weight->shape[3]), 1, 0);
+    sg2_tensor *wsq = weight_sq(ctx, weight), *d = sg2_tensor_empty(ctx, 2, (const int64_t[]){n, co});
+    if (!k || !wsq || !d)
+        return NULL;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, ci);
+    sg2_args_int(&a, co);
+    sg2_args_mem(&a, wsq->buf->mem);
+    sg2_args_mem(&a, styles->buf->mem);
+    sg2_args_int(&a, (int)styles->offset);
+    sg2_args_mem(&a, d->buf->mem);
+    size_t global[3] = {(size_t)co, (size_t)n, 1};
+    return sg2_launch(ctx->rt, &a, 2, global, NULL, &ctx->err) ? NULL : d;
+}
+
 /* The tiled convolution's panels for n samples' weights (modconv_weight_packed):
  * w * styles[n] demodulated when asked, or the shared weights alone when
  * styles is NULL (n = 1). wt[n][n_cb][ci * taps][lanes], flipped for the
@@ -314,8 +335,9 @@ static sg2_tensor *packed_weights(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *
     const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_weight_packed", taps, wg, lanes);
     sg2_tensor *wt = sg2_tensor_empty(ctx, 4, (const int64_t[]){n, n_cb, row, lanes});
     sg2_tensor *s = styles ? styles : sg2_tensor_full(ctx, 2, (const int64_t[]){1, ci}, 1.0f);
-    const sg2_tensor *wsq = demodulate ? weight_sq(ctx, weight) : weight;
-    if (!k || !wt || !s || !wsq)
+    /* without demodulation the kernel does not read d: weight stands in */
+    const sg2_tensor *d = demodulate ? demod_infer(ctx, weight, s) : weight;
+    if (!k || !wt || !s || !d)
         return NULL;
     sg2_args g = sg2_args_begin(k);
     int v[] = {ci, co, flip, demodulate != 0};
@@ -324,7 +346,7 @@ static sg2_tensor *packed_weights(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *
     sg2_args_float(&g, 1.0f);
     sg2_args_mem(&g, weight->buf->mem);
     sg2_args_int(&g, (int)weight->offset);
-    sg2_args_mem(&g, wsq->buf->mem);
+    sg2_args_mem(&g, d->buf->mem);
     sg2_args_mem(&g, s->buf->mem);
     sg2_args_int(&g, (int)s->offset);
     sg2_args_mem(&g, wt->buf->mem);
