@@ -391,6 +391,14 @@ static sg2_tensor *fused_prepacked(sg2_ctx *ctx, sg2_tensor *xg, sg2_tensor *wei
     return tiled_modconv(ctx, xg, weight, styles, NULL, (int)styles->shape[0], filter, a);
 }
 
+/* The demodulation coefficients: one kernel when nothing wants their
+ * gradient, else differentiable ops. */
+static sg2_tensor *demodulation(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *styles)
+{
+    sg2_tensor *in[2] = {weight, styles};
+    return sg2_autograd_wants(ctx, in, 2) ? demod_coefs(ctx, weight, styles) : demod_infer(ctx, weight, styles);
+}
+
 /* x * styles convolved with the shared weights, not demodulated: for
  * inference the tiled convolution with the styles applied in its padding
  * copy (no per-sample weights, no extra pass), else ops of the set. */
@@ -412,7 +420,7 @@ static sg2_tensor *modconv_nonfused(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *wei
 {
     sg2_tensor *y = nonfused_conv(ctx, x, weight, styles, filter, a);
     if (a->demodulate)
-        y = sg2_scale_channels(ctx, y, demod_coefs(ctx, weight, styles));
+        y = sg2_scale_channels(ctx, y, demodulation(ctx, weight, styles));
     return noise ? sg2_add(ctx, y, noise) : y;
 }
 
@@ -486,6 +494,6 @@ sg2_tensor *sg2_modconv_layer(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, s
         return sg2_bias_act_epilogue(ctx, modconv_fused(ctx, x, weight, styles, NULL, filter, a), NULL, noise, bias,
                                      p);
     sg2_tensor *y = nonfused_conv(ctx, x, weight, styles, filter, a);
-    sg2_tensor *d = a->demodulate ? demod_coefs(ctx, weight, styles) : NULL;
+    sg2_tensor *d = a->demodulate ? demodulation(ctx, weight, styles) : NULL;
     return sg2_bias_act_epilogue(ctx, y, d, noise, bias, p);
 }
