@@ -37,6 +37,27 @@ static int strided_offset(int i, int8 shape, int8 strides)
 }
 
 /* Binary ops: 0 add, 1 sub, 2 mul, 3 div. */
+static float binary_op(int op, float u, float v)
+{
+    switch (op) {
+    case 0: return u + v;
+    case 1: return u - v;
+    case 2: return u * v;
+    default: return u / v;
+    }
+}
+
+static float4 binary_op4(int op, float4 u, float4 v)
+{
+    switch (op) {
+    case 0: return u + v;
+    case 1: return u - v;
+    case 2: return u * v;
+    default: return u / v;
+    }
+}
+
+/* The general case: any broadcast over up to 6 axes. */
 __kernel void ew_binary(int op, int n, int8 shape,
                         __global const float *a, int a_off, int8 a_strides,
                         __global const float *b, int b_off, int8 b_strides,
@@ -47,39 +68,89 @@ __kernel void ew_binary(int op, int n, int8 shape,
         return;
     float u = a[a_off + strided_offset(i, shape, a_strides)];
     float v = b[b_off + strided_offset(i, shape, b_strides)];
-    float r;
-    switch (op) {
-    case 0: r = u + v; break;
-    case 1: r = u - v; break;
-    case 2: r = u * v; break;
-    default: r = u / v; break;
+    y[y_off + i] = binary_op(op, u, v);
+}
+
+/* Contiguous operands of n elements, or a scalar where a_step (b_step) is
+ * 0: no index arithmetic, four elements per work-item. Most calls in
+ * training are of this kind (gradient sums, residual adds), and the
+ * divisions of strided_offset cost more than the arithmetic. vload4 needs
+ * only float alignment, so any offset works. */
+__kernel void ew_binary_flat(int op, int n,
+                             __global const float *a, int a_off, int a_step,
+                             __global const float *b, int b_off, int b_step,
+                             __global float *y, int y_off)
+{
+    int i = get_global_id(0) * 4;
+    if (i >= n)
+        return;
+    __global const float *pa = a + a_off + i * a_step;
+    __global const float *pb = b + b_off + i * b_step;
+    if (i + 4 <= n) {
+        float4 u = a_step ? vload4(0, pa) : (float4)(pa[0]);
+        float4 v = b_step ? vload4(0, pb) : (float4)(pb[0]);
+        vstore4(binary_op4(op, u, v), 0, y + y_off + i);
+        return;
     }
-    y[y_off + i] = r;
+    for (int k = 0; i + k < n; k++)
+        y[y_off + i + k] = binary_op(op, pa[k * a_step], pb[k * b_step]);
+}
+
+/* Up to three axes [d0, d1, d2] left after the host merged the axes that
+ * walk memory contiguously (e.g. noise [N,1,H,W] added to [N,C,H,W] is
+ * [N, C, H*W] with b's stride 0 along C). Each work-item takes a run of
+ * EW_RUN_LEN elements along d2: one division per run, not per element. */
+#define EW_RUN_LEN 16
+__kernel void ew_binary_rows(int op, int rows, int d1, int d2, int runs,
+                             __global const float *a, int a_off, int8 a_st,
+                             __global const float *b, int b_off, int8 b_st,
+                             __global float *y, int y_off)
+{
+    int g = get_global_id(0);
+    int row = g / runs, k0 = (g % runs) * EW_RUN_LEN;
+    if (row >= rows)
+        return;
+    int i0 = row / d1, i1 = row % d1;
+    int len = min(EW_RUN_LEN, d2 - k0);
+    __global const float *pa = a + a_off + i0 * a_st.s0 + i1 * a_st.s1 + k0 * a_st.s2;
+    __global const float *pb = b + b_off + i0 * b_st.s0 + i1 * b_st.s1 + k0 * b_st.s2;
+    __global float *py = y + y_off + row * d2 + k0;
+    for (int k = 0; k < len; k++)
+        py[k] = binary_op(op, pa[k * a_st.s2], pb[k * b_st.s2]);
 }
 
 /* Unary ops on contiguous data: 0 x*s+t, 1 square, 2 sqrt, 3 rsqrt, 4 exp,
  * 5 log, 6 softplus, 7 sigmoid. */
+static float4 unary_op4(int op, float s, float t, float4 v)
+{
+    switch (op) {
+    case 0: return v * s + t;
+    case 1: return v * v;
+    case 2: return sqrt(v);
+    case 3: return rsqrt(v);
+    case 4: return exp(v);
+    case 5: return log(v);
+    /* softplus without overflow: max(v,0) + log1p(exp(-|v|)) */
+    case 6: return fmax(v, 0.0f) + log1p(exp(-fabs(v)));
+    default: return 1.0f / (1.0f + exp(-v));
+    }
+}
+
+/* Four elements per work-item. The tail goes through the same vector code
+ * one element at a time, so no value depends on where the tail falls. */
 __kernel void ew_unary(int op, int n, float s, float t,
                        __global const float *x, int x_off,
                        __global float *y, int y_off)
 {
-    int i = get_global_id(0);
+    int i = get_global_id(0) * 4;
     if (i >= n)
         return;
-    float v = x[x_off + i];
-    float r;
-    switch (op) {
-    case 0: r = v * s + t; break;
-    case 1: r = v * v; break;
-    case 2: r = sqrt(v); break;
-    case 3: r = rsqrt(v); break;
-    case 4: r = exp(v); break;
-    case 5: r = log(v); break;
-    /* softplus without overflow: max(v,0) + log1p(exp(-|v|)) */
-    case 6: r = fmax(v, 0.0f) + log1p(exp(-fabs(v))); break;
-    default: r = 1.0f / (1.0f + exp(-v)); break;
+    if (i + 4 <= n) {
+        vstore4(unary_op4(op, s, t, vload4(0, x + x_off + i)), 0, y + y_off + i);
+        return;
     }
-    y[y_off + i] = r;
+    for (int k = 0; i + k < n; k++)
+        y[y_off + i + k] = unary_op4(op, s, t, (float4)(x[x_off + i + k])).s0;
 }
 
 /* y[y_off + strided(i, y_strides)] = x[x_off + strided(i, x_strides)] over `shape`. */
@@ -91,6 +162,26 @@ __kernel void copy_strided(int n, int8 shape,
     if (i >= n)
         return;
     y[y_off + strided_offset(i, shape, y_strides)] = x[x_off + strided_offset(i, shape, x_strides)];
+}
+
+/* copy_strided over up to three axes [d0, d1, d2] left after the host
+ * merged contiguous axes (a weight transpose [O,I,3,3] -> [I,O,3,3] is
+ * [I, O, 9]; an expand [O,I,1,1] -> [O,I,3,3] is [O*I, 9] reading with
+ * stride 0). Each work-item copies a run of EW_RUN_LEN along d2. */
+__kernel void copy_rows(int rows, int d1, int d2, int runs,
+                        __global const float *x, int x_off, int8 x_st,
+                        __global float *y, int y_off, int8 y_st)
+{
+    int g = get_global_id(0);
+    int row = g / runs, k0 = (g % runs) * EW_RUN_LEN;
+    if (row >= rows)
+        return;
+    int i0 = row / d1, i1 = row % d1;
+    int len = min(EW_RUN_LEN, d2 - k0);
+    __global const float *px = x + x_off + i0 * x_st.s0 + i1 * x_st.s1 + k0 * x_st.s2;
+    __global float *py = y + y_off + i0 * y_st.s0 + i1 * y_st.s1 + k0 * y_st.s2;
+    for (int k = 0; k < len; k++)
+        py[k * y_st.s2] = px[k * x_st.s2];
 }
 
 /* EW_OPG outputs per work-group: out[o] = sum over the `inner` index

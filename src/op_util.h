@@ -24,6 +24,11 @@ void sg2_layout6(int ndim, const int64_t *shape, int shape6[8], int strides6[8])
  * with shape6 out6: 0 where x has size 1 and the output does not. Returns 0
  * when the shapes do not broadcast. */
 int sg2_broadcast_strides6(int ndim_x, const int64_t *shape_x, const int out6[8], int strides6[8]);
+/* shape6 with size-1 axes dropped and neighbours merged wherever all n_ops
+ * operands (strides st6[k]) step across them as across one axis; the merged
+ * axes land innermost last in shape and st[k]. Returns how many
+ * (src/elementwise.c; the copies and sums use it too). */
+int sg2__merge_axes(const int shape6[8], int n_ops, const int *const *st6, int shape[6], int st[][6]);
 /* NumPy broadcast of two shapes; 0 when they do not broadcast. */
 int sg2_broadcast_shape(int na, const int64_t *a, int nb, const int64_t *b, int *nout, int64_t *out);
 

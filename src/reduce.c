@@ -5,6 +5,7 @@
 #include "src/op_util.h"
 #include "src/tune.h"
 
+
 typedef struct sum_params {
     unsigned axes;
     int keepdim;
@@ -54,6 +55,25 @@ static const sg2_kernel_entry *reduce_kernel(sg2_ctx *ctx, int n_out, int n_red,
     return sg2_kernel(ctx, "elementwise.cl", "reduce_sum", opts);
 }
 
+/* Merges neighbouring axes of one index space (kept or summed) that walk
+ * memory as one: the linear order, and so the order of the sums, stays
+ * the same, but the kernel's runs (EW_RUN=1) get longer: bias gradients
+ * sum H and W as one axis. */
+static void merge_space(int v6[8], int st6[8])
+{
+    const int *st[1] = {st6};
+    int shape[6], merged[1][6];
+    int nd = sg2__merge_axes(v6, 1, st, shape, merged);
+    for (int i = 0; i < 8; i++) {
+        v6[i] = 1;
+        st6[i] = 0;
+    }
+    for (int i = 0; i < nd; i++) {
+        v6[6 - nd + i] = shape[i];
+        st6[6 - nd + i] = merged[0][i];
+    }
+}
+
 static sg2_tensor *sum_scaled(sg2_ctx *ctx, sg2_tensor *x, unsigned axes, int keepdim, int mean)
 {
     SG2_OP_GUARD(ctx, x);
@@ -86,6 +106,8 @@ static sg2_tensor *sum_scaled(sg2_ctx *ctx, sg2_tensor *x, unsigned axes, int ke
             oshape[ondim++] = x->shape[i];
         }
     }
+    merge_space(keep6, keep_st);
+    merge_space(red6, red_st);
     float scale = mean ? (float)(1.0 / (double)count) : 1.0f;
     sg2_tensor *y = sg2_tensor_empty(ctx, ondim, oshape);
     int wg = 64, opg = 1;

@@ -15,6 +15,45 @@ typedef struct shape_params {
     int64_t start, len;
 } shape_params;
 
+/* ---- the copy under every op here ---- */
+
+/* sg2_copy_strided, but when merging contiguous axes leaves at most three
+ * it takes copy_rows: a division per run of elements instead of ten per
+ * element. Weight transposes and the expands of sum backward are of this
+ * kind. */
+static sg2_status copy(sg2_ctx *ctx, int n, const int shape6[8], const sg2_tensor *x, int x_off, const int x_st[8],
+                       sg2_tensor *y, int y_off, const int y_st[8])
+{
+    enum { RUN_LEN = 16 }; /* EW_RUN_LEN in elementwise.cl */
+    const int *st6[2] = {x_st, y_st};
+    int shape[6], st[2][6];
+    int nd = sg2__merge_axes(shape6, 2, st6, shape, st);
+    if (nd > 3)
+        return sg2_copy_strided(ctx, n, shape6, x, x_off, x_st, y, y_off, y_st);
+    int d[3] = {1, 1, 1}, xs[8] = {0}, ys[8] = {0};
+    for (int i = 0; i < nd; i++) {
+        d[3 - nd + i] = shape[i];
+        xs[3 - nd + i] = st[0][i];
+        ys[3 - nd + i] = st[1][i];
+    }
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "elementwise.cl", "copy_rows", NULL);
+    if (!k)
+        return ctx->err.status;
+    int rows = d[0] * d[1], runs = (d[2] + RUN_LEN - 1) / RUN_LEN;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, rows);
+    sg2_args_int(&a, d[1]);
+    sg2_args_int(&a, d[2]);
+    sg2_args_int(&a, runs);
+    sg2_args_mem(&a, x->buf->mem);
+    sg2_args_int(&a, x_off);
+    sg2_args_int8(&a, xs);
+    sg2_args_mem(&a, y->buf->mem);
+    sg2_args_int(&a, y_off);
+    sg2_args_int8(&a, ys);
+    return sg2_launch1d(ctx, &a, (size_t)rows * (size_t)runs);
+}
+
 /* ---- reshape ---- */
 static void reshape_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, const int *needs, sg2_tensor **gin)
 {
@@ -69,7 +108,7 @@ sg2_tensor *sg2_expand(sg2_ctx *ctx, sg2_tensor *x, int ndim, const int64_t *sha
     if (!sg2_broadcast_strides6(x->ndim, x->shape, out6, xst))
         return sg2_fail(ctx, SG2_ERR_SHAPE, "expand: %s does not broadcast to the target", sg2_shape_str(x, b, sizeof b));
     sg2_tensor *y = sg2_tensor_empty(ctx, ndim, shape);
-    if (!y || sg2_copy_strided(ctx, (int)y->numel, out6, x, (int)x->offset, xst, y, (int)y->offset, ost))
+    if (!y || copy(ctx, (int)y->numel, out6, x, (int)x->offset, xst, y, (int)y->offset, ost))
         return NULL;
     sg2_autograd_record(ctx, y, &expand_def, &x, 1, NULL, 0, NULL, 0);
     return y;
@@ -107,7 +146,7 @@ sg2_tensor *sg2_permute(sg2_ctx *ctx, sg2_tensor *x, const int *perm)
     for (int i = 0; i < x->ndim; i++)
         rst[pad + i] = xst6[pad + perm[i]];
     sg2_tensor *y = sg2_tensor_empty(ctx, x->ndim, shape);
-    if (!y || sg2_copy_strided(ctx, (int)y->numel, out6, x, (int)x->offset, rst, y, (int)y->offset, ost))
+    if (!y || copy(ctx, (int)y->numel, out6, x, (int)x->offset, rst, y, (int)y->offset, ost))
         return NULL;
     sg2_autograd_record(ctx, y, &permute_def, &x, 1, &p, sizeof p, NULL, 0);
     return y;
@@ -159,7 +198,7 @@ static sg2_status copy_along(sg2_ctx *ctx, const sg2_tensor *src, int64_t src_at
     }
     sst[pad + axis] = (int)inner_src;
     dst_st[pad + axis] = (int)inner_dst;
-    return sg2_copy_strided(ctx, n, s6, src, (int)(src->offset + (size_t)(src_at * inner_src)), sst, dst,
+    return copy(ctx, n, s6, src, (int)(src->offset + (size_t)(src_at * inner_src)), sst, dst,
                             (int)(dst->offset + (size_t)(dst_at * inner_dst)), dst_st);
 }
 

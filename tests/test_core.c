@@ -2,10 +2,12 @@
  * autodiff bookkeeping (scopes, selective gradients, create_graph) and the
  * buffer pool, against double-precision references computed here. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host/kernel_sources.h"
+#include "src/op_util.h"
 #include "tests/test_util.h"
 
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
@@ -51,6 +53,80 @@ START_TEST(test_binary_broadcast)
         ck_assert_int_eq(t->ndim, 4);
     }
     sg2_scope_end(ctx, mark, NULL, 0);
+}
+END_TEST
+
+/* y = a op b under NumPy broadcasting, for any ranks up to 4. */
+static void ref_broadcast_any(double *y, const double *a, int na, const int64_t *sa, const double *b, int nb,
+                              const int64_t *sb, int ny, const int64_t *sy, binop f)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ny; d++)
+        n *= sy[d];
+    for (int64_t i = 0; i < n; i++) {
+        int64_t rem = i, ia = 0, ib = 0, step_a = 1, step_b = 1;
+        for (int d = ny - 1; d >= 0; d--) {
+            int64_t q = rem % sy[d];
+            rem /= sy[d];
+            int da = d - (ny - na), db = d - (ny - nb);
+            if (da >= 0) {
+                ia += (sa[da] == 1 ? 0 : q) * step_a;
+                step_a *= sa[da];
+            }
+            if (db >= 0) {
+                ib += (sb[db] == 1 ? 0 : q) * step_b;
+                step_b *= sb[db];
+            }
+        }
+        y[i] = f(a[ia], b[ib]);
+    }
+}
+
+/* Each shape pair takes another kernel: same shape with a ragged tail of
+ * the four-wide loop, scalars on either side, broadcasts that merge into
+ * two or three axes (runs shorter and longer than one work-item's), and
+ * one that needs the general kernel. */
+START_TEST(test_binary_kernel_paths)
+{
+    static const tensor_binop ops[] = {sg2_add, sg2_sub, sg2_mul, sg2_div};
+    static const binop refs[] = {d_add, d_sub, d_mul, d_div};
+    static const char *names[] = {"add", "sub", "mul", "div"};
+    static const struct {
+        int na, nb;
+        int64_t sa[4], sb[4];
+    } cases[] = {
+        {3, 3, {3, 5, 7}, {3, 5, 7}},     {3, 0, {3, 5, 7}, {0}},          {1, 3, {1}, {2, 3, 5}},
+        {3, 3, {4, 6, 37}, {4, 1, 37}},   {2, 1, {6, 10}, {10}},           {3, 3, {4, 6, 1}, {4, 1, 9}},
+        {2, 2, {5, 1}, {1, 37}},          {4, 4, {2, 3, 4, 5}, {2, 1, 4, 1}}, {4, 2, {2, 1, 3, 1}, {1, 1}},
+    };
+    sg2_ctx *ctx = sg2_test_ctx();
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int ny;
+        int64_t sy[4];
+        ck_assert(sg2_broadcast_shape(cases[c].na, cases[c].sa, cases[c].nb, cases[c].sb, &ny, sy));
+        long n_a = (long)sg2_shape_numel(cases[c].na, cases[c].sa), n_b = (long)sg2_shape_numel(cases[c].nb, cases[c].sb);
+        long n_y = (long)sg2_shape_numel(ny, sy);
+        double *a = malloc((size_t)n_a * sizeof *a), *b = malloc((size_t)n_b * sizeof *b);
+        double *y = malloc((size_t)n_y * sizeof *y);
+        sg2_test_uniform(a, n_a, -2, 2, 10 + c);
+        sg2_test_uniform(b, n_b, 0.5, 2, 20 + c);
+        size_t mark = sg2_scope_begin(ctx);
+        sg2_tensor *ta = sg2_test_tensor(ctx, cases[c].na, cases[c].sa, a);
+        sg2_tensor *tb = sg2_test_tensor(ctx, cases[c].nb, cases[c].sb, b);
+        for (int k = 0; k < 4; k++) {
+            char what[64];
+            snprintf(what, sizeof what, "case %zu %s", c, names[k]);
+            ref_broadcast_any(y, a, cases[c].na, cases[c].sa, b, cases[c].nb, cases[c].sb, ny, sy, refs[k]);
+            sg2_tensor *t = ops[k](ctx, ta, tb);
+            ck_assert_ptr_nonnull(t);
+            ck_assert_int_eq(t->ndim, ny);
+            sg2_test_assert_close(ctx, t, y, n_y, what);
+        }
+        sg2_scope_end(ctx, mark, NULL, 0);
+        free(a);
+        free(b);
+        free(y);
+    }
 }
 END_TEST
 
@@ -292,6 +368,39 @@ START_TEST(test_permute_slice_concat_repeat)
 }
 END_TEST
 
+/* permute of [2,3,5,7] against index arithmetic: (1,0,2,3) merges into three
+ * axes with runs of 35 (copy_rows, several runs a row), (3,2,1,0) does not
+ * merge (the general copy_strided), (0,1,3,2) ends in a strided inner axis. */
+START_TEST(test_permute_kernel_paths)
+{
+    static const int perms[][4] = {{1, 0, 2, 3}, {3, 2, 1, 0}, {0, 1, 3, 2}};
+    static const int64_t dims[4] = {2, 3, 5, 7};
+    sg2_ctx *ctx = sg2_test_ctx();
+    double x[210], r[210];
+    sg2_test_uniform(x, 210, -1, 1, 31);
+    size_t mark = sg2_scope_begin(ctx);
+    sg2_tensor *tx = sg2_test_tensor(ctx, 4, dims, x);
+    for (size_t p = 0; p < sizeof perms / sizeof perms[0]; p++) {
+        const int *pm = perms[p];
+        int64_t os[4], xst[4] = {105, 35, 7, 1};
+        for (int d = 0; d < 4; d++)
+            os[d] = dims[pm[d]];
+        for (int i = 0; i < 210; i++) {
+            int rem = i, off = 0;
+            for (int d = 3; d >= 0; d--) {
+                off += (int)(rem % os[d] * xst[pm[d]]);
+                rem /= (int)os[d];
+            }
+            r[i] = x[off];
+        }
+        char what[32];
+        snprintf(what, sizeof what, "permute %zu", p);
+        sg2_test_assert_close(ctx, sg2_permute(ctx, tx, pm), r, 210, what);
+    }
+    sg2_scope_end(ctx, mark, NULL, 0);
+}
+END_TEST
+
 /* f(x) = sum(v * concat(slice(permute(x)), repeat(x))) exercises every layout
  * backward; it is linear, so d/dx is exact and equals a gather of v. */
 typedef struct layout_user {
@@ -474,12 +583,14 @@ static Suite *core_suite(void)
     TCase *tc = tcase_create("ops");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_binary_broadcast);
+    tcase_add_test(tc, test_binary_kernel_paths);
     tcase_add_test(tc, test_binary_grad);
     tcase_add_test(tc, test_unary);
     tcase_add_test(tc, test_affine_scalar);
     tcase_add_test(tc, test_sum_mean_axes);
     tcase_add_test(tc, test_sum_large_accuracy);
     tcase_add_test(tc, test_permute_slice_concat_repeat);
+    tcase_add_test(tc, test_permute_kernel_paths);
     tcase_add_test(tc, test_layout_grad);
     tcase_add_test(tc, test_grad_only_where_asked);
     tcase_add_test(tc, test_shared_subexpression);
