@@ -96,61 +96,131 @@ static void upfirdn2d_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *g
 
 static const sg2_op_def upfirdn2d_def = {"upfirdn2d", upfirdn2d_backward};
 
-sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx,
-                          sg2_tensor *x, /* [N, C, H, W] */
-                          sg2_tensor *f, /* [fh, fw] */
-                          const sg2_upfirdn2d_params *p)
+/* The tiled kernel's layout for one op: tiles of tx x ty outputs, the staged
+ * input extent in_w x in_h (as upfirdn2d.cl needs it), and the work-group
+ * over (column runs, rows, planes). */
+typedef struct tile_plan {
+    int tx, ty, in_w, in_h;
+    size_t local[3];
+} tile_plan;
+
+/* Largest local scratch per work-group: tiles stay cache-sized on a CPU and
+ * within a GPU's local memory next to the kernel's own tap arrays. */
+#define TILE_LOCAL_BYTES 32768
+/* Filters beyond this (per side) take the generic kernel. */
+#define TILE_MAX_TAPS 16
+
+/* n split into equal tiles of at most max: 33 -> 17 + 16, not 32 + 1. */
+static int tile_len(int n, int max)
 {
-    SG2_OP_GUARD(ctx, x, f, p);
-    char sx[96], sf[96];
-    if (x->ndim != 4)
-        return sg2_fail(ctx, SG2_ERR_SHAPE, "upfirdn2d: x must be 4-D [N, C, H, W], got %s",
-                        sg2_shape_str(x, sx, sizeof sx));
-    if (f->ndim != 2)
-        return sg2_fail(ctx, SG2_ERR_SHAPE, "upfirdn2d: filter must be 2-D [fh, fw], got %s",
-                        sg2_shape_str(f, sf, sizeof sf));
-    if (p->up_x < 1 || p->up_y < 1 || p->down_x < 1 || p->down_y < 1)
-        return sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d: up (%d, %d) and down (%d, %d) factors must be >= 1", p->up_x,
-                        p->up_y, p->down_x, p->down_y);
-    if (!isfinite(p->gain))
-        return sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d: gain %g is not finite", (double)p->gain);
-    int64_t H = x->shape[2], W = x->shape[3], fh = f->shape[0], fw = f->shape[1];
-    int64_t Ho = out_len(H, p->up_y, p->down_y, p->pad_y0, p->pad_y1, fh);
-    int64_t Wo = out_len(W, p->up_x, p->down_x, p->pad_x0, p->pad_x1, fw);
-    if (Ho < 1 || Wo < 1)
-        return sg2_fail(ctx, SG2_ERR_SHAPE,
-                        "upfirdn2d: %s input, up (%d, %d), pad x [%d, %d] y [%d, %d] is smaller than the %s filter",
-                        sg2_shape_str(x, sx, sizeof sx), p->up_x, p->up_y, p->pad_x0, p->pad_x1, p->pad_y0, p->pad_y1,
-                        sg2_shape_str(f, sf, sizeof sf));
-    /* The kernel indexes padded coordinates in int: keep them well inside. */
-    if (H * p->up_y + llabs((long long)p->pad_y0) + fh >= INT32_MAX / 2 ||
-        W * p->up_x + llabs((long long)p->pad_x0) + fw >= INT32_MAX / 2 || Ho * p->down_y >= INT32_MAX / 2 ||
-        Wo * p->down_x >= INT32_MAX / 2)
-        return sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d: padded size out of the 32-bit index range");
-    int64_t shape[4] = {x->shape[0], x->shape[1], Ho, Wo};
-    sg2_tensor *y = sg2_tensor_empty(ctx, 4, shape);
-    const int dims[SG2_TUNE_DIMS] = {(int)(x->shape[0] * x->shape[1]), (int)H, (int)W, p->up_x, p->down_x,
-                                     p->pad_x0, p->pad_x1, (int)fw};
-    char opts[SG2_TUNE_OPTS_LEN + 128];
-    sg2_tune_options(ctx, &sg2_tune_family_upfirdn2d, dims, opts, SG2_TUNE_OPTS_LEN);
-    int px = sg2_tune_option_value(opts, "UPF_PX", 1);
-    if (sg2_tune_option_value(opts, "UPF_SPEC", 0))
-        specialize(opts, sizeof opts, p, (int)fh, (int)fw);
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "upfirdn2d.cl", "upfirdn2d", opts);
-    if (!y || !k)
-        return NULL;
+    int k = (n + max - 1) / max;
+    return (n + k - 1) / k;
+}
+
+/* Input samples the windows of t consecutive outputs reach. */
+static int staged_len(int t, int up, int down, int taps)
+{
+    return ((t - 1) * down + up - 1) / up + (taps + up - 1) / up;
+}
+
+static size_t plane_bytes(const tile_plan *t)
+{
+    return (size_t)t->in_h * (size_t)(t->in_w + t->tx) * sizeof(float);
+}
+
+/* Tiles of at most tile_max outputs a side, work-groups of at most wg items
+ * with lx of them along a row; 0 when no tile fits in local memory (the
+ * generic kernel then runs). */
+static int plan_tiles(const sg2_upfirdn2d_params *p, int planes, int Ho, int Wo, int fh, int fw, int wg, int lx,
+                      int tile_max, size_t local_mem, tile_plan *t)
+{
+    size_t budget = local_mem / 2 < TILE_LOCAL_BYTES ? local_mem / 2 : TILE_LOCAL_BYTES;
+    if (fh > TILE_MAX_TAPS || fw > TILE_MAX_TAPS || tile_max < 1 || wg < 1 || lx < 1)
+        return 0;
+    t->tx = tile_len(Wo, tile_max);
+    t->ty = tile_len(Ho, tile_max);
+    for (;;) {
+        t->in_w = staged_len(t->tx, p->up_x, p->down_x, fw);
+        t->in_h = staged_len(t->ty, p->up_y, p->down_y, fh);
+        if (plane_bytes(t) <= budget)
+            break;
+        if (t->ty > 1)
+            t->ty = (t->ty + 1) / 2;
+        else if (t->tx > 1)
+            t->tx = (t->tx + 1) / 2;
+        else
+            return 0;
+    }
+    size_t ly = (size_t)(wg / lx > 0 ? wg / lx : 1), lz, fit = budget / plane_bytes(t);
+    ly = ly < (size_t)t->ty ? ly : (size_t)t->ty;
+    lz = (size_t)wg / ((size_t)lx * ly);
+    lz = lz < fit ? lz : fit;
+    lz = lz < (size_t)planes ? lz : (size_t)planes;
+    t->local[0] = (size_t)lx;
+    t->local[1] = ly;
+    t->local[2] = lz > 0 ? lz : 1;
+    return 1;
+}
+
+/* $SG2_UPFIRDN2D = "generic" forces the generic kernel (A/B comparisons);
+ * unset or "tiled", the tuned choice. -1 on a bad value (error in ctx). */
+static int tiled_allowed(sg2_ctx *ctx)
+{
+    const char *v = getenv("SG2_UPFIRDN2D");
+    if (!v || !*v || strcmp(v, "tiled") == 0)
+        return 1;
+    if (strcmp(v, "generic") == 0)
+        return 0;
+    sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d: SG2_UPFIRDN2D=%s (expected \"tiled\" or \"generic\")", v);
+    return -1;
+}
+
+/* Arguments both kernels share, up to the filter offset. */
+static void args_head(sg2_args *a, int planes, int H, int W, int Ho, int Wo, const sg2_tensor *x, const sg2_tensor *f)
+{
+    sg2_args_int(a, planes);
+    sg2_args_int(a, H);
+    sg2_args_int(a, W);
+    sg2_args_int(a, Ho);
+    sg2_args_int(a, Wo);
+    sg2_args_mem(a, x->buf->mem);
+    sg2_args_int(a, (int)x->offset);
+    sg2_args_mem(a, f->buf->mem);
+    sg2_args_int(a, (int)f->offset);
+}
+
+static sg2_status launch_tiled(sg2_ctx *ctx, const sg2_kernel_entry *k, const sg2_upfirdn2d_params *p, int planes,
+                               int H, int W, int Ho, int Wo, const sg2_tensor *x, const sg2_tensor *f, sg2_tensor *y,
+                               tile_plan *t)
+{
+    sg2_tune_clamp_local(t->local, 3, k->max_work_group);
+    size_t global[3] = {(size_t)((Wo + t->tx - 1) / t->tx) * t->local[0],
+                        (size_t)((Ho + t->ty - 1) / t->ty) * t->local[1],
+                        ((size_t)planes + t->local[2] - 1) / t->local[2] * t->local[2]};
     sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, (int)(x->shape[0] * x->shape[1]));
-    sg2_args_int(&a, (int)H);
-    sg2_args_int(&a, (int)W);
-    sg2_args_int(&a, (int)Ho);
-    sg2_args_int(&a, (int)Wo);
-    sg2_args_mem(&a, x->buf->mem);
-    sg2_args_int(&a, (int)x->offset);
-    sg2_args_mem(&a, f->buf->mem);
-    sg2_args_int(&a, (int)f->offset);
-    sg2_args_int(&a, (int)fh);
-    sg2_args_int(&a, (int)fw);
+    args_head(&a, planes, H, W, Ho, Wo, x, f);
+    sg2_args_int(&a, p->pad_x0);
+    sg2_args_int(&a, p->pad_y0);
+    sg2_args_int(&a, p->flip ? 1 : 0);
+    sg2_args_float(&a, p->gain);
+    sg2_args_mem(&a, y->buf->mem);
+    sg2_args_int(&a, (int)y->offset);
+    sg2_args_int(&a, t->tx);
+    sg2_args_int(&a, t->ty);
+    sg2_args_int(&a, t->in_w);
+    sg2_args_int(&a, t->in_h);
+    sg2_args_local(&a, plane_bytes(t) * t->local[2]);
+    return sg2_launch(ctx->rt, &a, 3, global, t->local, &ctx->err);
+}
+
+static sg2_status launch_generic(sg2_ctx *ctx, const sg2_kernel_entry *k, const sg2_upfirdn2d_params *p, int planes,
+                                 int H, int W, int Ho, int Wo, int fh, int fw, const sg2_tensor *x,
+                                 const sg2_tensor *f, sg2_tensor *y, int px, int wg)
+{
+    sg2_args a = sg2_args_begin(k);
+    args_head(&a, planes, H, W, Ho, Wo, x, f);
+    sg2_args_int(&a, fh);
+    sg2_args_int(&a, fw);
     sg2_args_int(&a, p->up_x);
     sg2_args_int(&a, p->up_y);
     sg2_args_int(&a, p->down_x);
@@ -161,10 +231,86 @@ sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx,
     sg2_args_float(&a, p->gain);
     sg2_args_mem(&a, y->buf->mem);
     sg2_args_int(&a, (int)y->offset);
-    size_t global[3] = {((size_t)Wo + (size_t)px - 1) / (size_t)px, (size_t)Ho, (size_t)(x->shape[0] * x->shape[1])};
+    size_t global[3] = {((size_t)Wo + (size_t)px - 1) / (size_t)px, (size_t)Ho, (size_t)planes};
     size_t local[3];
-    work_group(k, sg2_tune_option_value(opts, "UPF_WG", 64), global, local);
-    if (sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err))
+    work_group(k, wg, global, local);
+    return sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err);
+}
+
+/* 1 when x, f and p make a valid op, with its output size in Ho, Wo; else 0
+ * and the error in ctx (sg2_fail returns NULL). */
+static int args_ok(sg2_ctx *ctx, const sg2_tensor *x, const sg2_tensor *f, const sg2_upfirdn2d_params *p,
+                   int64_t *Ho, int64_t *Wo)
+{
+    char sx[96], sf[96];
+    if (x->ndim != 4)
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "upfirdn2d: x must be 4-D [N, C, H, W], got %s",
+                        sg2_shape_str(x, sx, sizeof sx)) != NULL;
+    if (f->ndim != 2)
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "upfirdn2d: filter must be 2-D [fh, fw], got %s",
+                        sg2_shape_str(f, sf, sizeof sf)) != NULL;
+    if (p->up_x < 1 || p->up_y < 1 || p->down_x < 1 || p->down_y < 1)
+        return sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d: up (%d, %d) and down (%d, %d) factors must be >= 1", p->up_x,
+                        p->up_y, p->down_x, p->down_y) != NULL;
+    if (!isfinite(p->gain))
+        return sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d: gain %g is not finite", (double)p->gain) != NULL;
+    int64_t H = x->shape[2], W = x->shape[3], fh = f->shape[0], fw = f->shape[1];
+    *Ho = out_len(H, p->up_y, p->down_y, p->pad_y0, p->pad_y1, fh);
+    *Wo = out_len(W, p->up_x, p->down_x, p->pad_x0, p->pad_x1, fw);
+    if (*Ho < 1 || *Wo < 1)
+        return sg2_fail(ctx, SG2_ERR_SHAPE,
+                        "upfirdn2d: %s input, up (%d, %d), pad x [%d, %d] y [%d, %d] is smaller than the %s filter",
+                        sg2_shape_str(x, sx, sizeof sx), p->up_x, p->up_y, p->pad_x0, p->pad_x1, p->pad_y0, p->pad_y1,
+                        sg2_shape_str(f, sf, sizeof sf)) != NULL;
+    /* The kernel indexes padded coordinates in int: keep them well inside. */
+    if (H * p->up_y + llabs((long long)p->pad_y0) + fh >= INT32_MAX / 2 ||
+        W * p->up_x + llabs((long long)p->pad_x0) + fw >= INT32_MAX / 2 || *Ho * p->down_y >= INT32_MAX / 2 ||
+        *Wo * p->down_x >= INT32_MAX / 2)
+        return sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d: padded size out of the 32-bit index range") != NULL;
+    return 1;
+}
+
+sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx,
+                          sg2_tensor *x, /* [N, C, H, W] */
+                          sg2_tensor *f, /* [fh, fw] */
+                          const sg2_upfirdn2d_params *p)
+{
+    SG2_OP_GUARD(ctx, x, f, p);
+    int64_t Ho = 0, Wo = 0;
+    if (!args_ok(ctx, x, f, p, &Ho, &Wo))
+        return NULL;
+    int planes = (int)(x->shape[0] * x->shape[1]), H = (int)x->shape[2], W = (int)x->shape[3];
+    int fh = (int)f->shape[0], fw = (int)f->shape[1];
+    int64_t shape[4] = {x->shape[0], x->shape[1], Ho, Wo};
+    sg2_tensor *y = sg2_tensor_empty(ctx, 4, shape);
+    const int dims[SG2_TUNE_DIMS] = {planes, H, W, p->up_x, p->down_x, p->pad_x0, p->pad_x1, fw};
+    char opts[SG2_TUNE_OPTS_LEN];
+    sg2_tune_options(ctx, &sg2_tune_family_upfirdn2d, dims, opts, sizeof opts);
+    int allowed = tiled_allowed(ctx);
+    tile_plan t;
+    int twg = sg2_tune_option_value(opts, "UPF_TWG", 16), tlx = sg2_tune_option_value(opts, "UPF_TLX", 1);
+    int tiled = allowed > 0 && sg2_tune_option_value(opts, "UPF_TILED", 1) &&
+                plan_tiles(p, planes, (int)Ho, (int)Wo, fh, fw, twg, tlx, sg2_tune_option_value(opts, "UPF_TILE", 64),
+                           (size_t)ctx->rt->dev.local_mem, &t);
+    /* Only what changes the kernel's code goes into its build options: the
+     * work-group macros are the host's, so candidates differing only in
+     * them share one program. */
+    int px = sg2_tune_option_value(opts, "UPF_PX", 1), spec = sg2_tune_option_value(opts, "UPF_SPEC", 0);
+    char build[160];
+    if (tiled) /* flip stays a run-time argument there */
+        snprintf(build, sizeof build, "-DUPF_TILED=1 -DUPF_FH=%d -DUPF_FW=%d -DUPF_UPX=%d -DUPF_UPY=%d -DUPF_DOWNX=%d"
+                 " -DUPF_DOWNY=%d", fh, fw, p->up_x, p->up_y, p->down_x, p->down_y);
+    else
+        snprintf(build, sizeof build, "-DUPF_PX=%d -DUPF_SPEC=%d", px, spec ? 1 : 0);
+    if (!tiled && spec)
+        specialize(build, sizeof build, p, fh, fw);
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "upfirdn2d.cl", tiled ? "upfirdn2d_tiled" : "upfirdn2d", build);
+    if (!y || !k || allowed < 0)
+        return NULL;
+    sg2_status st = tiled ? launch_tiled(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, x, f, y, &t)
+                          : launch_generic(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, fh, fw, x, f, y,
+                                           px, sg2_tune_option_value(opts, "UPF_WG", 64));
+    if (st)
         return NULL;
     /* Only x is an input: the filter rides along as a saved constant. */
     sg2_autograd_record(ctx, y, &upfirdn2d_def, &x, 1, p, sizeof *p, &f, 1);
@@ -196,16 +342,34 @@ sg2_tensor *sg2_fir_filter(sg2_ctx *ctx, const float *taps, /* [n] */ int n)
 }
 
 /* ---- tuning ------------------------------------------------------------- */
-/* dims: {planes, H, W, up, down, pad0, pad1, taps}, the same along x and y. */
+/* dims: {planes, H, W, up, down, pad0, pad1, taps}, the same along x and y.
+ * Generic kernel: UPF_WG items a work-group, UPF_PX outputs an item,
+ * UPF_SPEC constant trip counts. Tiled kernel (UPF_TILED 1, the default
+ * where a tile fits): UPF_TWG items a work-group, UPF_TLX of them along a
+ * row (1: each walks whole rows, what a CPU vectorizes), tiles of at most
+ * UPF_TILE outputs a side. */
 
+/* v: the space's values in order. The generic kernel ignores the tiled
+ * one's macros, so those stay at their defaults when UPF_TILED is 0 (the
+ * search then spends no time on copies). Not the other way round: a tiled
+ * op falls back to the generic kernel where no tile fits, with UPF_WG,
+ * UPF_PX and UPF_SPEC. */
 static int upfirdn2d_valid(const int *v, const void *dev)
 {
+    if (!v[3] && (v[4] != 16 || v[5] != 1 || v[6] != 64))
+        return 0;
     return (size_t)v[0] <= ((const sg2_device_info *)dev)->max_work_group;
 }
 
 static const sg2_tune_space upfirdn2d_space = {
-    3,
-    {{"UPF_WG", 5, {64, 16, 32, 128, 256}}, {"UPF_PX", 4, {1, 2, 4, 8}}, {"UPF_SPEC", 2, {0, 1}}},
+    7,
+    {{"UPF_WG", 5, {64, 16, 32, 128, 256}},
+     {"UPF_PX", 4, {1, 2, 4, 8}},
+     {"UPF_SPEC", 2, {0, 1}},
+     {"UPF_TILED", 2, {1, 0}},
+     {"UPF_TWG", 3, {16, 4, 64}},
+     {"UPF_TLX", 2, {1, 16}},
+     {"UPF_TILE", 2, {64, 32}}},
     upfirdn2d_valid,
 };
 

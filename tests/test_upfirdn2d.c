@@ -18,7 +18,7 @@
 typedef struct ufd_case {
     const char *name;
     int N, C, H, W;
-    int fh, fw;  /* fir: fh = fw = 4, the [1,3,3,1] filter; else random */
+    int fh, fw;  /* fir 1: fh = fw = 4, the [1,3,3,1] filter; 2: a random outer product; 0: random */
     int fir;
     int upx, upy, downx, downy;
     int px0, px1, py0, py1;
@@ -45,6 +45,20 @@ static const ufd_case fwd_cases[] = {
     {"1x1 filter, down 3 with remainder", 1, 2, 8, 7, 1, 1, 0, 1, 1, 3, 3, 0, 0, 0, 0, 0, 2.0},
     {"wide padding around a 1x1 image", 1, 2, 1, 1, 2, 3, 0, 1, 1, 1, 1, 3, 4, 2, 1, 1, 1.0},
     {"1-row filter", 3, 1, 6, 5, 1, 4, 0, 2, 1, 1, 1, 1, 2, 0, 0, 0, 1.0},
+    /* The tiled kernel's separable path: asymmetric rank-one filters (a
+     * wrong orientation shows), odd sizes, tiles split across the image
+     * (more than 64 outputs a side) and a plane count that is no multiple
+     * of the planes per work-group. */
+    {"rank one 4x4, up 2, flip 0", 2, 3, 11, 13, 4, 4, 2, 2, 2, 1, 1, 2, 1, 2, 1, 0, 4.0},
+    {"rank one 4x4, up 2, flip 1", 2, 3, 11, 13, 4, 4, 2, 2, 2, 1, 1, 2, 1, 2, 1, 1, 4.0},
+    {"rank one 3x5, down 2, odd, flip 1", 1, 5, 13, 15, 3, 5, 2, 1, 1, 2, 2, 2, 1, 1, 2, 1, 1.0},
+    {"rank one 5x5, up 2 down 2, crop", 1, 2, 9, 7, 5, 5, 2, 2, 2, 2, 2, 2, -1, 3, 0, 0, 1.0},
+    {"rank one 2x3, up 3 x, down 2 y", 1, 2, 7, 6, 2, 3, 2, 3, 1, 1, 2, 1, 2, 0, 1, 0, 2.0},
+    {"multi-tile 70x75, pad [1,1]", 1, 3, 70, 75, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 4.0},
+    {"multi-tile 131x67, down 2, flip 1", 1, 2, 131, 67, 4, 4, 1, 1, 1, 2, 2, 1, 1, 1, 1, 1, 1.0},
+    {"multi-tile 60x70 up 2, random 3x3", 1, 1, 60, 70, 3, 3, 0, 2, 2, 1, 1, 1, 1, 2, 0, 0, 4.0},
+    {"37 planes of 2x2, up 2", 1, 37, 2, 2, 4, 4, 1, 2, 2, 1, 1, 2, 1, 2, 1, 0, 4.0},
+    {"rank one 9x9, down 2, tile shrunk to fit local memory", 1, 1, 150, 150, 9, 9, 2, 1, 1, 2, 2, 1, 1, 1, 1, 0, 1.0},
 };
 
 /* Small cases for the differentiation checks (FD cost grows with x's size). */
@@ -68,7 +82,14 @@ static double *make_filter(const ufd_case *c, uint64_t seed)
 {
     double *f = malloc(sizeof(double) * (size_t)(c->fh * c->fw));
     ck_assert_ptr_nonnull(f);
-    if (c->fir) {
+    if (c->fir == 2) {
+        double a[16], b[16];
+        sg2_test_uniform(a, c->fh, -1, 1, seed);
+        sg2_test_uniform(b, c->fw, -1, 1, seed + 1000);
+        for (int i = 0; i < c->fh; i++)
+            for (int j = 0; j < c->fw; j++)
+                f[i * c->fw + j] = a[i] * b[j];
+    } else if (c->fir) {
         static const double k[4] = {1, 3, 3, 1};
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++)
@@ -82,7 +103,7 @@ static double *make_filter(const ufd_case *c, uint64_t seed)
 
 static sg2_tensor *device_filter(sg2_ctx *ctx, const ufd_case *c, const double *f)
 {
-    if (c->fir) {
+    if (c->fir == 1) {
         static const float k[4] = {1, 3, 3, 1};
         sg2_tensor *t = sg2_fir_filter(ctx, k, 4);
         ck_assert_msg(t != NULL, "fir_filter: %s", ctx->err.msg);
@@ -112,9 +133,14 @@ static void ref_fn(double *y, const double *x, void *user)
                       c->px1, c->py0, c->py1, c->flip, c->gain);
 }
 
+/* Both kernels: the tiled one (the default where a tile fits) and the
+ * generic one, which $SG2_UPFIRDN2D=generic forces. */
+static const char *const kernels[] = {"tiled", "generic"};
+
 START_TEST(test_upfirdn2d_forward)
 {
     sg2_ctx *ctx = sg2_test_ctx();
+    setenv("SG2_UPFIRDN2D", kernels[_i], 1);
     for (size_t i = 0; i < sizeof fwd_cases / sizeof fwd_cases[0]; i++) {
         const ufd_case *c = &fwd_cases[i];
         int Ho = out_h(c), Wo = out_w(c);
@@ -136,12 +162,15 @@ START_TEST(test_upfirdn2d_forward)
                       (long long)ty->shape[0], (long long)ty->shape[1], (long long)ty->shape[2],
                       (long long)ty->shape[3], c->N, c->C, Ho, Wo);
         ck_assert_int_eq(ty->requires_grad, 0);
-        sg2_test_assert_close(ctx, ty, y, out_count(c), c->name);
+        char what[160];
+        snprintf(what, sizeof what, "%s (%s kernel)", c->name, kernels[_i]);
+        sg2_test_assert_close(ctx, ty, y, out_count(c), what);
         sg2_scope_end(ctx, mark, NULL, 0);
         free(x);
         free(y);
         free(f);
     }
+    unsetenv("SG2_UPFIRDN2D");
 }
 END_TEST
 
@@ -149,6 +178,7 @@ END_TEST
 START_TEST(test_upfirdn2d_offset_input)
 {
     sg2_ctx *ctx = sg2_test_ctx();
+    setenv("SG2_UPFIRDN2D", kernels[_i], 1);
     const ufd_case *c = &fwd_cases[0];
     long n = in_count(c);
     double *x2 = malloc(sizeof(double) * (size_t)(2 * n)), *y = malloc(sizeof(double) * (size_t)out_count(c));
@@ -162,8 +192,9 @@ START_TEST(test_upfirdn2d_offset_input)
     ck_assert_msg(tx != NULL, "%s", ctx->err.msg);
     sg2_upfirdn2d_params p = params_of(c);
     sg2_tensor *ty = sg2_upfirdn2d(ctx, tx, device_filter(ctx, c, f), &p);
-    sg2_test_assert_close(ctx, ty, y, out_count(c), "upfirdn2d of a sliced input");
+    sg2_test_assert_close(ctx, ty, y, out_count(c), kernels[_i]);
     sg2_scope_end(ctx, mark, NULL, 0);
+    unsetenv("SG2_UPFIRDN2D");
     free(x2);
     free(y);
     free(f);
@@ -403,8 +434,8 @@ int main(void)
     Suite *s = suite_create("upfirdn2d");
     TCase *tc = tcase_create("upfirdn2d");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_upfirdn2d_forward);
-    tcase_add_test(tc, test_upfirdn2d_offset_input);
+    tcase_add_loop_test(tc, test_upfirdn2d_forward, 0, 2);
+    tcase_add_loop_test(tc, test_upfirdn2d_offset_input, 0, 2);
     tcase_add_test(tc, test_fir_filter);
     tcase_add_test(tc, test_upfirdn2d_grad);
     tcase_add_test(tc, test_upfirdn2d_second_order);
