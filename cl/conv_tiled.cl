@@ -119,49 +119,60 @@ static float lane_sum(vfloat v)
 /* xp[planes, Hp, Wp] = x[planes, H, W] shifted by (pad_y, pad_x), zero
  * elsewhere, times scale[plane] when has_scale (the modulation of a
  * modulated convolution, free in this copy); pads may be negative (crops).
- * Range (Wp, Hp, planes): indices from the range, not from divisions, which
- * would cost more than the copy. */
+ * One work-item per output row: the zero margins and the copied middle are
+ * three plain loops, which vectorise, where one work-item per element spent
+ * more on its index and bounds tests than on the copy. Range (Hp, planes). */
 __kernel void conv_pad(int planes, int H, int W, int Hp, int Wp, int pad_y, int pad_x,
                        __global const float *x, int x_off, __global const float *scale, int scale_off, int has_scale,
                        __global float *xp)
 {
-    int xo = get_global_id(0), yo = get_global_id(1), pl = get_global_id(2);
-    if (xo >= Wp || yo >= Hp)
+    int yo = get_global_id(0), pl = get_global_id(1);
+    if (yo >= Hp || pl >= planes)
         return;
-    int xx = xo - pad_x, yy = yo - pad_y;
-    float v = (yy >= 0 && yy < H && xx >= 0 && xx < W) ? x[x_off + (pl * H + yy) * W + xx] : 0.0f;
-    xp[(pl * Hp + yo) * Wp + xo] = has_scale ? v * scale[scale_off + pl] : v;
+    __global float *row = xp + (pl * Hp + yo) * Wp;
+    int yy = yo - pad_y;
+    /* columns xo with 0 <= xo - pad_x < W hold x; the rest are zero */
+    int x0 = clamp(pad_x, 0, Wp), x1 = clamp(pad_x + W, x0, Wp);
+    if (yy < 0 || yy >= H)
+        x0 = x1 = Wp;
+    for (int xo = 0; xo < x0; xo++)
+        row[xo] = 0.0f;
+    __global const float *src = x + x_off + (pl * H + yy) * W - pad_x;
+    float s = has_scale ? scale[scale_off + pl] : 1.0f;
+    for (int xo = x0; xo < x1; xo++)
+        row[xo] = src[xo] * s;
+    for (int xo = x1; xo < Wp; xo++)
+        row[xo] = 0.0f;
 }
 
 /* wt[g][cb][ci*kh*kw + ky*kw + kx][lane], output channel co = cb*lanes + lane
  * (zero past cout_g): panels of `lanes` channels, so the weights one
  * work-item reads are contiguous. From conv2d's w[g*cout_g + co][ci][ky][kx]
  * (flip = 0), or for conv_transpose2d run as a conv2d, from
- * w[g*cin_g + ci][co][kh-1-ky][kw-1-kx] (flip = 1). Range (cin_g*kh*kw,
- * n_cb*lanes, groups) for flip = 0 and (n_cb*lanes, cin_g*kh*kw, groups) for
- * flip = 1: consecutive work-items read neighbouring source weights (a
- * strided read per element made this copy as slow as the convolution itself
- * for per-sample weights). */
+ * w[g*cin_g + ci][co][kh-1-ky][kw-1-kx] (flip = 1). One work-item writes one
+ * run of `lanes` floats (k, cb): contiguous stores, and neighbouring
+ * work-items read neighbouring source weights (one element per work-item
+ * scattered its stores a cache line apart and cost as much as a small
+ * convolution). Range (cin_g*kh*kw, n_cb, groups). */
 __kernel void conv_pack_weight(int groups, int cin_g, int cout_g, int n_cb, int lanes, int kh, int kw, int flip,
                                __global const float *w, int w_off, __global float *wt)
 {
     int taps = kh * kw, kk = cin_g * taps;
-    int k = get_global_id(flip ? 1 : 0);   /* ci * taps + tap */
-    int co = get_global_id(flip ? 0 : 1);
+    int k = get_global_id(0); /* ci * taps + tap */
+    int cb = get_global_id(1);
     int g = get_global_id(2);
-    if (k >= kk || co >= n_cb * lanes)
+    if (k >= kk || cb >= n_cb)
         return;
-    int cb = co / lanes, lane = co - cb * lanes;
-    float v = 0.0f;
-    if (co < cout_g) {
-        if (flip) {
-            int ci = k / taps, tap = k - ci * taps;
-            v = w[w_off + ((g * cin_g + ci) * cout_g + co) * taps + taps - 1 - tap];
-        } else {
-            v = w[w_off + (g * cout_g + co) * kk + k];
-        }
+    int ci = k / taps, tap = k - ci * taps;
+    __global float *dst = wt + ((g * n_cb + cb) * kk + k) * lanes;
+    for (int lane = 0; lane < lanes; lane++) {
+        int co = cb * lanes + lane;
+        float v = 0.0f;
+        if (co < cout_g)
+            v = flip ? w[w_off + ((g * cin_g + ci) * cout_g + co) * taps + taps - 1 - tap]
+                     : w[w_off + (g * cout_g + co) * kk + k];
+        dst[lane] = v;
     }
-    wt[((g * n_cb + cb) * kk + k) * lanes + lane] = v;
 }
 
 /* y[n, g*cout_g + co, oy, ox] = sum over ci, ky, kx of

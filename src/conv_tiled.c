@@ -183,8 +183,8 @@ static sg2_tensor *pad_planes(sg2_ctx *ctx, const sg2_tensor *x, const sg2_tenso
     sg2_args_int(&a, (int)sc->offset);
     sg2_args_int(&a, scale != NULL);
     sg2_args_mem(&a, xp->buf->mem);
-    size_t global[3] = {(size_t)wp, (size_t)hp, (size_t)planes}, local[3] = {lws_for(k, 64), 1, 1};
-    if (sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err))
+    size_t global[3] = {(size_t)hp, (size_t)planes, 1};
+    if (sg2_launch(ctx->rt, &a, 2, global, NULL, &ctx->err))
         return NULL;
     return xp;
 }
@@ -210,9 +210,9 @@ static sg2_tensor *pack_weight(sg2_ctx *ctx, const sg2_tensor *w, const sg2_conv
     sg2_args_mem(&a, w->buf->mem);
     sg2_args_int(&a, (int)w->offset);
     sg2_args_mem(&a, wt->buf->mem);
-    size_t kk = (size_t)cin_g * (size_t)(s->kh * s->kw), co = (size_t)n_cb * (size_t)lanes;
-    size_t global[3] = {flip ? co : kk, flip ? kk : co, (size_t)s->groups}, local[3] = {lws_for(k, 64), 1, 1};
-    if (sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err))
+    size_t kk = (size_t)cin_g * (size_t)(s->kh * s->kw);
+    size_t global[3] = {kk, (size_t)n_cb, (size_t)s->groups};
+    if (sg2_launch(ctx->rt, &a, 3, global, NULL, &ctx->err))
         return NULL;
     return wt;
 }
