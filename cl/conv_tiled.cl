@@ -116,6 +116,18 @@ static float lane_sum(vfloat v)
     return s;
 }
 
+/* Output pixel (oy, ox) of the first nco channels of a CV-channel vector:
+ * channel l at yb + l * plane_o; nothing outside the Ho x Wo image. */
+static void store_channels(__global float *yb, int plane_o, int oy, int ox, int Ho, int Wo, cvfloat v, int nco)
+{
+    if (oy >= Ho || ox >= Wo)
+        return;
+    float t[CV];
+    CVSTORE(v, 0, t);
+    for (int l = 0; l < nco; l++)
+        yb[l * plane_o + oy * Wo + ox] = t[l];
+}
+
 /* xp[planes, Hp, Wp] = x[planes, H, W] shifted by (pad_y, pad_x), zero
  * elsewhere, times scale[plane] when has_scale (the modulation of a
  * modulated convolution, free in this copy); pads may be negative (crops).
@@ -366,14 +378,8 @@ __kernel void conv2d_tiled_cv(int cin_g, int Hp, int Wp, int Cout, int cout_g, i
     UNROLL
     for (int r = 0; r < PR; r++)
         UNROLL
-        for (int c = 0; c < PC; c++) {
-            if (oy0 + r >= Ho || ox0 + c >= Wo)
-                continue;
-            float t[CV];
-            CVSTORE(acc[r][c], 0, t);
-            for (int l = 0; l < nco; l++)
-                yb[l * plane_o + (oy0 + r) * Wo + ox0 + c] = t[l];
-        }
+        for (int c = 0; c < PC; c++)
+            store_channels(yb, plane_o, oy0 + r, ox0 + c, Ho, Wo, acc[r][c], nco);
 }
 
 /* y = conv_transpose2d(x, w) at stride STRIDE, without the zeros: written
@@ -441,15 +447,8 @@ __kernel void conv_transpose2d_tiled_cv(int cin_g, int Hq, int Wq, int Q, int P_
     UNROLL
     for (int r = 0; r < PR; r++)
         UNROLL
-        for (int c = 0; c < PC; c++) {
-            int oy = phy + (Y0 + r) * STRIDE, ox = phx + (X0 + c) * STRIDE;
-            if (oy >= Ho || ox >= Wo)
-                continue;
-            float t[CV];
-            CVSTORE(acc[r][c], 0, t);
-            for (int l = 0; l < nco; l++)
-                yb[l * plane_o + oy * Wo + ox] = t[l];
-        }
+        for (int c = 0; c < PC; c++)
+            store_channels(yb, plane_o, phy + (Y0 + r) * STRIDE, phx + (X0 + c) * STRIDE, Ho, Wo, acc[r][c], nco);
 }
 
 /* The same transposed convolution with every phase in one work-item: for a
@@ -529,13 +528,7 @@ __kernel void conv_transpose2d_tiled_ph(int cin_g, int Hq, int Wq, int Cout, int
         UNROLL
         for (int r = 0; r < PR; r++)
             UNROLL
-            for (int c = 0; c < PC; c++) {
-                int oy = ph / STRIDE + (Y0 + r) * STRIDE, ox = ph % STRIDE + (X0 + c) * STRIDE;
-                if (oy >= Ho || ox >= Wo)
-                    continue;
-                float t[CV];
-                CVSTORE(acc[ph][r][c], 0, t);
-                for (int l = 0; l < nco; l++)
-                    yb[l * plane_o + oy * Wo + ox] = t[l];
-            }
+            for (int c = 0; c < PC; c++)
+                store_channels(yb, plane_o, ph / STRIDE + (Y0 + r) * STRIDE, ph % STRIDE + (X0 + c) * STRIDE, Ho, Wo,
+                               acc[ph][r][c], nco);
 }

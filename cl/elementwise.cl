@@ -36,26 +36,19 @@ static int strided_offset(int i, int8 shape, int8 strides)
     return off;
 }
 
-/* Binary ops: 0 add, 1 sub, 2 mul, 3 div. */
-static float binary_op(int op, float u, float v)
-{
-    switch (op) {
-    case 0: return u + v;
-    case 1: return u - v;
-    case 2: return u * v;
-    default: return u / v;
+/* Binary ops: 0 add, 1 sub, 2 mul, 3 div; for scalars and for float4. */
+#define BINARY_OP(T, name)                     \
+    static T name(int op, T u, T v)            \
+    {                                          \
+        switch (op) {                          \
+        case 0: return u + v;                  \
+        case 1: return u - v;                  \
+        case 2: return u * v;                  \
+        default: return u / v;                 \
+        }                                      \
     }
-}
-
-static float4 binary_op4(int op, float4 u, float4 v)
-{
-    switch (op) {
-    case 0: return u + v;
-    case 1: return u - v;
-    case 2: return u * v;
-    default: return u / v;
-    }
-}
+BINARY_OP(float, binary_op)
+BINARY_OP(float4, binary_op4)
 
 /* The general case: any broadcast over up to 6 axes. */
 __kernel void ew_binary(int op, int n, int8 shape,
