@@ -8,9 +8,8 @@
  * of which read or write the whole N x Cout x Cin x k x k tensor.
  *
  * sum_{i,k} a^2 = sum_i s[n,i]^2 wsq[o,i] with wsq[o,i] = sum_k w[o,i,k]^2,
- * which modconv_wsq computes once for all samples; each (n, o) work-group
- * of MC_WG work-items then reduces cin products in local memory and writes
- * its scaled row.
+ * which modconv_wsq computes once for all samples; modconv_demod turns that
+ * into d[n,o], and the weight kernels read d and write the scaled rows.
  *
  * transposed = 1 writes y[n, i, o, k] instead: the [Cin, Cout/groups, k, k]
  * per-group layout a grouped transposed convolution takes (the up-sampling
@@ -41,43 +40,20 @@ __kernel void modconv_wsq(int n_rows, __global const float *w, int w_off, __glob
     wsq[r] = acc;
 }
 
-/* gain * d[n, o] = gain * rsqrt(sum_i s[n, i]^2 wsq[o, i] + 1e-8), or gain
- * alone without demodulation (wsq_o is not read then). Every work-item of
- * the group must call it: it holds barriers. */
-static float row_scale(__local float *part, __global const float *wsq_o, __global const float *sn, int cin,
-                       int demodulate, float gain)
-{
-    if (!demodulate)
-        return gain;
-    int lid = get_local_id(0);
-    float acc = 0.0f;
-    for (int i = lid; i < cin; i += MC_WG)
-        acc += sn[i] * sn[i] * wsq_o[i];
-    part[lid] = acc;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int h = MC_WG / 2; h > 0; h >>= 1) {
-        if (lid < h)
-            part[lid] += part[lid + h];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    return gain * rsqrt(part[0] + 1e-8f);
-}
-
 /* Range (MC_WG, cout, N). */
 __kernel __attribute__((reqd_work_group_size(MC_WG, 1, 1)))
 void modconv_weight(int cin, int cout, int demodulate, int transposed, float gain,
                     __global const float *w, int w_off,   /* [cout, cin, taps] */
-                    __global const float *wsq,            /* [cout, cin], see modconv_wsq */
+                    __global const float *d,              /* [N, cout] from modconv_demod, read when demodulate */
                     __global const float *s, int s_off,   /* [N, cin] */
                     __global float *y, int y_off)         /* [N, cout, cin, taps] or [N, cin, cout, taps] */
 {
-    __local float part[MC_WG];
     int lid = get_local_id(0), o = get_group_id(1), n = get_group_id(2);
     const int taps = MC_TAPS;
     int row = cin * taps;
     __global const float *wo = w + w_off + o * row;
     __global const float *sn = s + s_off + n * cin;
-    float scale = row_scale(part, wsq + o * cin, sn, cin, demodulate, gain);
+    float scale = demodulate ? gain * d[n * cout + o] : gain;
     /* taps-long runs per input channel: no division in the index */
     __global float *yo = y + y_off + (transposed ? n * row * cout + o * taps : (n * cout + o) * row);
     int ystride = transposed ? cout * taps : taps;
@@ -100,9 +76,9 @@ void modconv_weight(int cin, int cout, int demodulate, int transposed, float gai
 #endif
 
 /* d[n, o] = rsqrt(sum_i s[n, i]^2 wsq[o, i] + 1e-8): the demodulation
- * coefficients alone, for modconv_weight_packed (whose work-groups would
- * otherwise each reduce MC_LANES rows through local memory and barriers).
- * Range (cout, N). */
+ * coefficients alone, for modconv_weight and modconv_weight_packed (whose
+ * work-groups would otherwise each reduce their rows through local memory
+ * and barriers). Range (cout, N). */
 __kernel void modconv_demod(int cin, int cout, __global const float *wsq, __global const float *s, int s_off,
                             __global float *d)
 {

@@ -54,6 +54,13 @@ static sg2_status launch_tuned(sg2_ctx *ctx, sg2_args *a, size_t n, const char *
     return sg2_launch(ctx->rt, a, 1, &global, &local, &ctx->err);
 }
 
+/* 1 when noise holds one plane per sample of x ([N, 1, ...]), 0 when one
+ * plane serves all samples. */
+static int noise_per_sample(const sg2_tensor *x, const sg2_tensor *noise)
+{
+    return noise->numel == x->numel / x->shape[1] && x->shape[0] > 1;
+}
+
 /* Inputs x, b, noise, scale (the last three optional): the pre-activation
  * is v = x * scale + noise + b, so b and noise receive dv = gz summed over
  * the axes each was broadcast along, x receives gz * scale and scale the
@@ -73,7 +80,7 @@ static void bias_act_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy
     }
     if (noise && needs[2]) {
         /* shared by the samples: summed over them too */
-        unsigned axes = noise->numel == x->numel / x->shape[1] && x->shape[0] > 1 ? 2u : 3u;
+        unsigned axes = noise_per_sample(x, noise) ? 2u : 3u;
         gin[2] = sg2_reshape(ctx, sg2_sum(ctx, gz, axes, 0), noise->ndim, noise->shape);
     }
     if (scale && needs[3])
@@ -107,7 +114,7 @@ sg2_tensor *sg2_bias_act_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *scale
     int inner = (int)(x->numel / (x->shape[0] * x->shape[1]));
     /* noise: one plane per sample ([N, 1, ...]) or one for all ([1, 1, ...]
      * or just the plane's own axes), laid out as a sample's channel */
-    int per_sample = noise && noise->numel == x->shape[0] * inner && x->shape[0] > 1;
+    int per_sample = noise && noise_per_sample(x, noise);
     if (noise && !per_sample && noise->numel != inner)
         return sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: noise %s is neither one plane nor one per sample of x %s",
                         sg2_shape_str(noise, sb, sizeof sb), sg2_shape_str(x, sx, sizeof sx));

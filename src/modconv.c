@@ -124,6 +124,27 @@ static sg2_tensor *weight_sq(sg2_ctx *ctx, const sg2_tensor *weight)
     return sg2_launch1d(ctx, &a, (size_t)(co * ci)) ? NULL : wsq;
 }
 
+/* d[N, Cout] = rsqrt(s^2 @ wsq^T + 1e-8) by modconv_demod, for the weight
+ * kernels and inference (demod_coefs gives the same through differentiable
+ * ops), or NULL (error recorded). */
+static sg2_tensor *demod_infer(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *styles)
+{
+    int ci = (int)weight->shape[1], co = (int)weight->shape[0], n = (int)styles->shape[0];
+    const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_demod", (int)(weight->shape[2] * weight->shape[3]), 1, 0);
+    sg2_tensor *wsq = weight_sq(ctx, weight), *d = sg2_tensor_empty(ctx, 2, (const int64_t[]){n, co});
+    if (!k || !wsq || !d)
+        return NULL;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, ci);
+    sg2_args_int(&a, co);
+    sg2_args_mem(&a, wsq->buf->mem);
+    sg2_args_mem(&a, styles->buf->mem);
+    sg2_args_int(&a, (int)styles->offset);
+    sg2_args_mem(&a, d->buf->mem);
+    size_t global[3] = {(size_t)co, (size_t)n, 1};
+    return sg2_launch(ctx->rt, &a, 2, global, NULL, &ctx->err) ? NULL : d;
+}
+
 sg2_tensor *sg2_modconv_weight(sg2_ctx *ctx,
                                sg2_tensor *weight, /* [Cout, Cin, kh, kw] */
                                sg2_tensor *styles, /* [N, Cin] */
@@ -143,9 +164,9 @@ sg2_tensor *sg2_modconv_weight(sg2_ctx *ctx,
                                                         : (const int64_t[]){n, co, ci, kh, kw});
     int wg = modconv_wg(ctx);
     const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_weight", (int)(kh * kw), wg, 0);
-    /* without demodulation the kernel does not read wsq: weight stands in */
-    const sg2_tensor *wsq = demodulate ? weight_sq(ctx, weight) : weight;
-    if (!y || !k || !wsq)
+    /* without demodulation the kernel does not read d: weight stands in */
+    const sg2_tensor *d = demodulate ? demod_infer(ctx, weight, styles) : weight;
+    if (!y || !k || !d)
         return NULL;
     sg2_args a = sg2_args_begin(k);
     sg2_args_int(&a, (int)ci);
@@ -155,7 +176,7 @@ sg2_tensor *sg2_modconv_weight(sg2_ctx *ctx,
     sg2_args_float(&a, gain);
     sg2_args_mem(&a, weight->buf->mem);
     sg2_args_int(&a, (int)weight->offset);
-    sg2_args_mem(&a, wsq->buf->mem);
+    sg2_args_mem(&a, d->buf->mem);
     sg2_args_mem(&a, styles->buf->mem);
     sg2_args_int(&a, (int)styles->offset);
     sg2_args_mem(&a, y->buf->mem);
@@ -297,27 +318,6 @@ static sg2_tensor *up_fir(sg2_ctx *ctx, sg2_tensor *y, sg2_tensor *filter, int u
                                .pad_x1 = u.p1 + u.pt, .pad_y0 = u.p0 + u.pt, .pad_y1 = u.p1 + u.pt, .flip = 0,
                                .gain = (float)(up * up)};
     return sg2_upfirdn2d(ctx, y, filter, &fp);
-}
-
-/* d[N, Cout] = rsqrt(s^2 @ wsq^T + 1e-8) by modconv_demod, for inference
- * (demod_coefs gives the same through differentiable ops), or NULL (error
- * recorded). */
-static sg2_tensor *demod_infer(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *styles)
-{
-    int ci = (int)weight->shape[1], co = (int)weight->shape[0], n = (int)styles->shape[0];
-    const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_demod", (int)(weight->shape[2] * weight->shape[3]), 1, 0);
-    sg2_tensor *wsq = weight_sq(ctx, weight), *d = sg2_tensor_empty(ctx, 2, (const int64_t[]){n, co});
-    if (!k || !wsq || !d)
-        return NULL;
-    sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, ci);
-    sg2_args_int(&a, co);
-    sg2_args_mem(&a, wsq->buf->mem);
-    sg2_args_mem(&a, styles->buf->mem);
-    sg2_args_int(&a, (int)styles->offset);
-    sg2_args_mem(&a, d->buf->mem);
-    size_t global[3] = {(size_t)co, (size_t)n, 1};
-    return sg2_launch(ctx->rt, &a, 2, global, NULL, &ctx->err) ? NULL : d;
 }
 
 /* The tiled convolution's panels for n samples' weights (modconv_weight_packed):
