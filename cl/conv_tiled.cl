@@ -43,8 +43,14 @@
 #ifndef PC
 #define PC 4       /* output columns per work-item (conv2d_tiled_cv) */
 #endif
+#ifndef CVN
+#define CVN 1      /* channel vectors per work-item (conv2d_tiled_cv) */
+#endif
 #ifndef WG_TCO
 #define WG_TCO 2   /* output channels per work-item (conv2d_wgrad_tiled) */
+#endif
+#ifndef WG_TCI
+#define WG_TCI 1   /* input channels per work-item (conv2d_wgrad_cv) */
 #endif
 
 #define TAPS (KH * KW)
@@ -321,6 +327,119 @@ __kernel void conv2d_wgrad_tiled(int N, int cin_g, int Hp, int Wp, int Cout, int
             dw[dw_off + ((g * cout_g + co0 + c) * cin_g + ci) * TAPS + t] = lane_sum(acc[c][t]);
 }
 
+/* dyt[b][p][c] = dy[n][g*cout_g + c][p] for c < cout_g, 0 up to Cp, with
+ * b = n*groups + g and p a pixel: dy with its channels last, padded to whole
+ * vectors, for conv2d_wgrad_cv. One work-item: CV channels of one pixel.
+ * Range: (plane, Cp / CV, N * groups). */
+__kernel void conv_channels_last(int plane, int cout_g, int Cp, __global const float *dy, int dy_off,
+                                 __global float *dyt)
+{
+    int p = get_global_id(0);
+    if (p >= plane)
+        return;
+    int c0 = get_global_id(1) * CV;
+    int b = get_global_id(2);
+    __global const float *src = dy + dy_off + (b * cout_g + c0) * plane + p;
+    float t[CV];
+    UNROLL
+    for (int l = 0; l < CV; l++)
+        t[l] = c0 + l < cout_g ? src[l * plane] : 0.0f;
+    CVSTORE(CVLOAD(0, t), 0, dyt + (b * plane + p) * Cp + c0);
+}
+
+/* The weight gradient of conv2d_wgrad_tiled with the vectors along output
+ * channels: per pixel, NV vectors of dy's channels (from dyt, see
+ * conv_channels_last) times one scalar of x per (input channel, tap). Each
+ * accumulator then holds CV whole outputs rather than partial sums of one,
+ * and a pixel costs NV vector loads and WG_TCI * TAPS scalar loads for
+ * WG_TCI * TAPS * NV vector multiply-adds. One work-item: CV * NV output
+ * channels x WG_TCI input channels x all taps, over the images of one split
+ * (n_split > 1 writes split s's sums to dw + s * the weights' size, for
+ * conv_sum_splits: the dy a work-group reads then stays in cache). Range:
+ * (n_cib, n_cob, groups * n_split), input-channel block fastest so the
+ * work-items of a work-group read the same dy. xp is x padded to
+ * Hp = (Ho-1)*S + KH, Wp = (Wo-1)*S + KW. */
+__kernel void conv2d_wgrad_cv(int N, int cin_g, int Hp, int Wp, int cout_g, int Cp, int Ho, int Wo, int groups,
+                              int n_cib, int n_per_split, __global const float *dyt, __global const float *xp,
+                              int xp_off, __global float *dw, int dw_off)
+{
+    int cib = get_global_id(0);
+    if (cib >= n_cib)
+        return;
+    int cob = get_global_id(1);
+    int g = get_global_id(2) % groups, split = get_global_id(2) / groups;
+    int n_end = min(N, (split + 1) * n_per_split);
+    dw += dw_off + split * groups * cout_g * cin_g * TAPS;
+    int ci0 = cib * WG_TCI, co0 = cob * (CV * NV);
+    int nci = min(WG_TCI, cin_g - ci0);
+    int plane_x = Hp * Wp, plane_d = Ho * Wo;
+    int x_ci[WG_TCI];
+    UNROLL
+    for (int c = 0; c < WG_TCI; c++)
+        /* channels past the group's end repeat a real one; never stored */
+        x_ci[c] = min(c, nci - 1) * plane_x;
+
+    cvfloat acc[WG_TCI][TAPS][NV];
+    UNROLL
+    for (int c = 0; c < WG_TCI; c++)
+        UNROLL
+        for (int t = 0; t < TAPS; t++)
+            UNROLL
+            for (int v = 0; v < NV; v++)
+                acc[c][t][v] = (cvfloat)(0.0f);
+
+    for (int n = split * n_per_split; n < n_end; n++) {
+        int b = n * groups + g;
+        __global const float *xb = xp + xp_off + (b * cin_g + ci0) * plane_x;
+        __global const float *db = dyt + b * plane_d * Cp + co0;
+        for (int oy = 0; oy < Ho; oy++) {
+            for (int ox = 0; ox < Wo; ox++) {
+                __global const float *d = db + (oy * Wo + ox) * Cp;
+                cvfloat dv[NV];
+                UNROLL
+                for (int v = 0; v < NV; v++)
+                    dv[v] = CVLOAD(v, d);
+                __global const float *xr = xb + oy * STRIDE * Wp + ox * STRIDE;
+                UNROLL
+                for (int c = 0; c < WG_TCI; c++)
+                    UNROLL
+                    for (int ky = 0; ky < KH; ky++)
+                        UNROLL
+                        for (int kx = 0; kx < KW; kx++) {
+                            float xv = xr[x_ci[c] + ky * Wp + kx];
+                            UNROLL
+                            for (int v = 0; v < NV; v++)
+                                acc[c][ky * KW + kx][v] += xv * dv[v];
+                        }
+            }
+        }
+    }
+
+    int nco = min(CV * NV, cout_g - co0);
+    for (int c = 0; c < nci; c++)
+        UNROLL
+        for (int t = 0; t < TAPS; t++)
+            UNROLL
+            for (int v = 0; v < NV; v++) {
+                float o[CV];
+                CVSTORE(acc[c][t][v], 0, o);
+                for (int l = 0; l < CV && v * CV + l < nco; l++)
+                    dw[((g * cout_g + co0 + v * CV + l) * cin_g + ci0 + c) * TAPS + t] = o[l];
+            }
+}
+
+/* dw[i] = the sum over s < n_split of part[s * count + i], in order. */
+__kernel void conv_sum_splits(int count, int n_split, __global const float *part, __global float *dw, int dw_off)
+{
+    int i = get_global_id(0);
+    if (i >= count)
+        return;
+    float sum = part[i];
+    for (int s = 1; s < n_split; s++)
+        sum += part[s * count + i];
+    dw[dw_off + i] = sum;
+}
+
 /* The same sum as conv2d_tiled with the vector along output channels: one
  * work-item computes CV channels at PR x PC pixels, each pixel one scalar
  * load times the tap's weight vector. For small images (8x8, 4x4), whose
@@ -337,49 +456,67 @@ __kernel void conv2d_tiled_cv(int cin_g, int Hp, int Wp, int Cout, int cout_g, i
         return;
     int n = i0 / n_tiles, tile = i0 % n_tiles;
     int oy0 = tile / n_xt * PR, ox0 = tile % n_xt * PC;
-    int cb = get_global_id(1);
-    int co0 = cb * CV;
+    int cb0 = get_global_id(1) * CVN;
     int g = get_global_id(2);
     int b = n * groups + g;
     int plane = Hp * Wp;
 
     __global const float *xb = xp + xp_off + b * cin_g * plane + oy0 * STRIDE * Wp + ox0 * STRIDE;
-    __global const float *wb = wt + (g * n_cb + cb) * cin_g * TAPS * CV;
-
-    cvfloat acc[PR][PC];
+    /* panels past the last repeat it; never stored */
+    int panel = cin_g * TAPS * CV, w_cb[CVN];
     UNROLL
-    for (int r = 0; r < PR; r++)
+    for (int u = 0; u < CVN; u++)
+        w_cb[u] = (g * n_cb + min(cb0 + u, n_cb - 1)) * panel;
+
+    cvfloat acc[CVN][PR][PC];
+    UNROLL
+    for (int u = 0; u < CVN; u++)
         UNROLL
-        for (int c = 0; c < PC; c++)
-            acc[r][c] = (cvfloat)(0.0f);
+        for (int r = 0; r < PR; r++)
+            UNROLL
+            for (int c = 0; c < PC; c++)
+                acc[u][r][c] = (cvfloat)(0.0f);
 
     for (int ci = 0; ci < cin_g; ci++) {
         __global const float *xc = xb + ci * plane;
-        __global const float *wc = wb + ci * TAPS * CV;
+        __global const float *wc = wt + ci * TAPS * CV;
         UNROLL
         for (int ky = 0; ky < KH; ky++) {
             UNROLL
             for (int kx = 0; kx < KW; kx++) {
-                cvfloat wv = CVLOAD(ky * KW + kx, wc);
+                cvfloat wv[CVN];
+                UNROLL
+                for (int u = 0; u < CVN; u++)
+                    wv[u] = CVLOAD(ky * KW + kx, wc + w_cb[u]);
                 UNROLL
                 for (int r = 0; r < PR; r++) {
                     __global const float *xr = xc + (r * STRIDE + ky) * Wp + kx;
                     UNROLL
-                    for (int c = 0; c < PC; c++)
-                        acc[r][c] += xr[c * STRIDE] * wv;
+                    for (int c = 0; c < PC; c++) {
+                        float xv = xr[c * STRIDE];
+                        UNROLL
+                        for (int u = 0; u < CVN; u++)
+                            acc[u][r][c] += xv * wv[u];
+                    }
                 }
             }
         }
     }
 
     int plane_o = Ho * Wo;
-    int nco = min(CV, cout_g - co0);
-    __global float *yb = y + y_off + (n * Cout + g * cout_g + co0) * plane_o;
     UNROLL
-    for (int r = 0; r < PR; r++)
+    for (int u = 0; u < CVN; u++) {
+        int co0 = (cb0 + u) * CV;
+        int nco = min(CV, cout_g - co0);
+        if (nco <= 0)
+            break;
+        __global float *yb = y + y_off + (n * Cout + g * cout_g + co0) * plane_o;
         UNROLL
-        for (int c = 0; c < PC; c++)
-            store_channels(yb, plane_o, oy0 + r, ox0 + c, Ho, Wo, acc[r][c], nco);
+        for (int r = 0; r < PR; r++)
+            UNROLL
+            for (int c = 0; c < PC; c++)
+                store_channels(yb, plane_o, oy0 + r, ox0 + c, Ho, Wo, acc[u][r][c], nco);
+    }
 }
 
 /* y = conv_transpose2d(x, w) at stride STRIDE, without the zeros: written

@@ -15,13 +15,14 @@
 
 /* Tile sizes of one launch; each becomes a -D option of cl/conv_tiled.cl. */
 typedef struct tiles {
-    int cv;  /* forward: 1 = conv2d_tiled_cv (vectors along channels), 0 = conv2d_tiled (along a row);
+    int cv;  /* forward and weight gradient: 1 = the _cv kernel (vectors along channels), 0 = along a row;
               * transposed: 1 = conv_transpose2d_tiled_cv (one phase per work-item), 3 =
               * conv_transpose2d_tiled_ph (all phases, nv x tco positions each) */
     int vw;  /* pixels per vector, or channels per vector (cv) */
     int nv;  /* vectors per work-item along a row (conv2d_tiled), or pixel rows (cv) */
     int tco; /* output channels per work-item, or pixel columns (cv) */
     int lws; /* work-items per work-group along dim 0 */
+    int cvn; /* conv2d_tiled_cv: channel vectors per work-item */
 } tiles;
 
 int sg2_conv_tiled_enabled(sg2_ctx *ctx)
@@ -38,33 +39,39 @@ int sg2_conv_tiled_enabled(sg2_ctx *ctx)
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
 /* $SG2_CONV_FWD_TILES = "cv,vw,nv,tco,lws", $SG2_CONV_TRANSPOSE_TILES =
- * "1,cv,pr,pc,lws" (stride > 1) and $SG2_CONV_WGRAD_TILES = "0,vw,1,tco,lws"
+ * "1,cv,pr,pc,lws" (stride > 1) and $SG2_CONV_WGRAD_TILES = "0,vw,1,tco,lws" (row
+ * vectors) or "1,cv,nv,tci,lws" (nv vectors of cv output channels, tci input channels)
  * replace the built-in choice (tuning by hand or by script; see struct
  * tiles for the fields). */
 static void tiles_from_env(const char *var, tiles *t)
 {
     const char *v = getenv(var);
     tiles e;
-    if (v && sscanf(v, "%d,%d,%d,%d,%d", &e.cv, &e.vw, &e.nv, &e.tco, &e.lws) == 5 && e.nv > 0 && e.tco > 0 &&
-        e.lws > 0 && (e.vw == 4 || e.vw == 8 || e.vw == 16))
+    e.cvn = 1;
+    int n = v ? sscanf(v, "%d,%d,%d,%d,%d,%d", &e.cv, &e.vw, &e.nv, &e.tco, &e.lws, &e.cvn) : 0;
+    if (n >= 5 && e.nv > 0 && e.tco > 0 && e.lws > 0 && e.cvn > 0 && (e.vw == 4 || e.vw == 8 || e.vw == 16))
         *t = e;
 }
 
 /* A tuned tile choice is one integer whose decimal digits are the fields
- * of struct tiles, F VV N TT: form (1 = conv2d_tiled_cv or the one-phase
- * transpose, 2 = conv2d_tiled, 3 = the all-phases transpose),
- * vw, nv, tco. 116208 = 16-channel vectors times 2 rows of 8 pixels; 216204
- * = 16-pixel row vectors, 2 per row, times 4 channels. A cache entry thus
+ * of struct tiles, F VV N TT: form (1 = conv2d_tiled_cv, the one-phase
+ * transpose or conv2d_wgrad_cv, 2 = conv2d_tiled or conv2d_wgrad_tiled, 3 =
+ * the all-phases transpose), vw, nv, tco, and in front of them, when more
+ * than 1, cvn. 116208 = 16-channel vectors times 2 rows of 8 pixels; 2116204
+ * = 2 such vectors times 2 x 4 pixels; 216204 = 16-pixel row vectors, 2 per
+ * row, times 4 channels. A cache entry thus
  * names its tiles itself, whatever the candidate tables below become; 0
  * keeps the heuristic's. */
 static void tiles_from_code(int code, tiles *t)
 {
-    int form = code / 100000, vw = code / 1000 % 100, nv = code / 100 % 10, tco = code % 100;
+    int cvn = code / 1000000, form = code / 100000 % 10, vw = code / 1000 % 100, nv = code / 100 % 10,
+        tco = code % 100;
     if (form >= 1 && form <= 3 && (vw == 4 || vw == 8 || vw == 16) && nv > 0 && tco > 0) {
         t->cv = form == 3 ? 3 : form == 1;
         t->vw = vw;
         t->nv = nv;
         t->tco = tco;
+        t->cvn = cvn > 0 ? cvn : 1;
     }
 }
 
@@ -105,34 +112,46 @@ static int big_tiles(sg2_ctx *ctx) { return (ctx->rt->dev.type & CL_DEVICE_TYPE_
 
 /* Forward tiles: 16-channel vectors times 2x8 pixels (4x4 on rows of less
  * than 8), which beat 16-pixel row vectors times 16 channels by 1.1-1.6x on
- * PoCL at 32x32 and 16x16. A group of at most 4 output channels (ToRGB) on
- * rows of 16 and more takes row vectors times 4 channels instead. */
+ * PoCL at 32x32 and 16x16; with 32 channels or more, two such vectors times
+ * 2x4 pixels (a weight load per 8 multiply-adds instead of per 16 pixels'
+ * scalar loads: 1.0-1.6x from 4x4 to 32x32). A group of at most 4 output
+ * channels (ToRGB) on rows of 16 and more takes row vectors times 4 channels
+ * instead. */
 static tiles fwd_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
-    tiles t = {1, 16, s->Wo >= 8 ? 2 : 4, s->Wo >= 8 ? 8 : 4, 16};
-    if (s->Cout / s->groups <= 4)
-        t = s->Wo >= 16 && s->stride == 1 ? (tiles){0, 16, s->Wo >= 32 ? 2 : 1, 4, 16} : (tiles){1, 4, 4, 4, 16};
+    int cout_g = s->Cout / s->groups;
+    tiles t = {1, 16, s->Wo >= 8 ? 2 : 4, s->Wo >= 8 ? 8 : 4, 16, 1};
+    if (cout_g >= 32)
+        t = (tiles){1, 16, 2, 4, 16, 2};
+    if (cout_g <= 4)
+        t = s->Wo >= 16 && s->stride == 1 ? (tiles){0, 16, s->Wo >= 32 ? 2 : 1, 4, 16, 1}
+                                          : (tiles){1, 4, 4, 4, 16, 1};
     if (!big_tiles(ctx))
-        t = t.cv ? (tiles){1, 4, 2, 4, 64} : (tiles){0, 4, 1, 8, 64};
+        t = t.cv ? (tiles){1, 4, 2, 4, 64, 1} : (tiles){0, 4, 1, 8, 64, 1};
     tuned_tiles(ctx, &sg2_tune_family_conv2d, s, "SG2_CONV_FWD_TILES", &t);
     tiles_from_env("SG2_CONV_FWD_TILES", &t);
     t.cv = t.cv != 0;
     return t;
 }
 
-/* Weight-gradient tiles: partial sums are vectors along ox; a 1x1 kernel has
- * one tap, so more output channels fit in registers. */
+/* Weight-gradient tiles. With 32 or more output channels and several taps:
+ * vectors of 16 output channels, 3 of them times one input channel's taps
+ * per work-item (1.5-2.5x the row vectors on PoCL, 8x8 to 33x33). Else
+ * partial sums in vectors along ox; a 1x1 kernel has one tap, so more
+ * output channels fit in registers. */
 static tiles wgrad_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
     int cout_g = s->Cout / s->groups;
-    tiles t = {0, 8, 1, s->kh * s->kw == 1 ? 8 : 2, 8};
+    tiles t = {0, 8, 1, s->kh * s->kw == 1 ? 8 : 2, 8, 1};
     if (s->Wo <= 4 || !big_tiles(ctx))
         t.vw = 4;
+    if (big_tiles(ctx) && cout_g >= 32 && s->kh * s->kw > 1)
+        t = (tiles){1, 16, 3, 1, 8, 1};
     tuned_tiles(ctx, &sg2_tune_family_conv2d_wgrad, s, "SG2_CONV_WGRAD_TILES", &t);
-    t.cv = 0;
-    if (t.tco > cout_g)
-        t.tco = cout_g;
     tiles_from_env("SG2_CONV_WGRAD_TILES", &t);
+    t.cv = t.cv != 0;
+    if (!t.cv && t.tco > cout_g)
+        t.tco = cout_g;
     return t;
 }
 
@@ -141,8 +160,8 @@ static const sg2_kernel_entry *tiled_kernel(sg2_ctx *ctx, const char *name, cons
 {
     char opts[160];
     if (t->cv)
-        snprintf(opts, sizeof opts, "-DKH=%d -DKW=%d -DSTRIDE=%d -DCV=%d -DPR=%d -DPC=%d", s->kh, s->kw, s->stride,
-                 t->vw, t->nv, t->tco);
+        snprintf(opts, sizeof opts, "-DKH=%d -DKW=%d -DSTRIDE=%d -DCV=%d -DPR=%d -DPC=%d -DNV=%d -DWG_TCI=%d -DCVN=%d",
+                 s->kh, s->kw, s->stride, t->vw, t->nv, t->tco, t->nv, t->tco, t->cvn > 0 ? t->cvn : 1);
     else
         snprintf(opts, sizeof opts, "-DKH=%d -DKW=%d -DSTRIDE=%d -DVW=%d -DNV=%d -DTCO=%d -DWG_TCO=%d", s->kh,
                  s->kw, s->stride, t->vw, t->nv, t->tco, t->tco);
@@ -258,7 +277,8 @@ static sg2_status launch_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles 
     sg2_args_mem(&a, y->buf->mem);
     sg2_args_int(&a, (int)y->offset);
     size_t local[3] = {lws_for(k, t->lws), 1, 1};
-    size_t global[3] = {(size_t)s->N * (size_t)n_tiles, (size_t)n_cb, (size_t)s->groups};
+    int n_cbw = t->cv && t->cvn > 1 ? ceil_div(n_cb, t->cvn) : n_cb; /* work-items along the channel panels */
+    size_t global[3] = {(size_t)s->N * (size_t)n_tiles, (size_t)n_cbw, (size_t)s->groups};
     return sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err);
 }
 
@@ -314,11 +334,11 @@ sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, cons
 static tiles transpose_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
     int cols = ceil_div(s->Wo, s->stride);
-    tiles t = {1, s->Cout / s->groups <= 4 ? 4 : 16, cols >= 8 ? 2 : 4, cols >= 8 ? 8 : 4, 16};
+    tiles t = {1, s->Cout / s->groups <= 4 ? 4 : 16, cols >= 8 ? 2 : 4, cols >= 8 ? 8 : 4, 16, 1};
     if (s->stride == 2 && s->Cout / s->groups > 4)
-        t = (tiles){3, 16, 2, 2, 16};
+        t = (tiles){3, 16, 2, 2, 16, 1};
     if (!big_tiles(ctx))
-        t = (tiles){1, 4, 2, 4, 64};
+        t = (tiles){1, 4, 2, 4, 64, 1};
     tuned_tiles(ctx, &sg2_tune_family_conv_transpose2d, s, "SG2_CONV_TRANSPOSE_TILES", &t);
     tiles_from_env("SG2_CONV_TRANSPOSE_TILES", &t);
     if (t.cv != 3)
@@ -424,14 +444,127 @@ static sg2_status launch_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const tile
     return sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err);
 }
 
-sg2_status sg2_conv_tiled_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *dy, const sg2_tensor *x,
-                                sg2_tensor *dw)
+/* dy[N, groups * cout_g, Ho, Wo] as dyt[N * groups, Ho * Wo, cp]: channels
+ * last, zeros from cout_g to cp (see conv_channels_last). */
+static sg2_tensor *channels_last(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *dy, int cp)
 {
-    tiles t = wgrad_tiles(ctx, s);
-    int wd = ceil_div(s->Wo, t.vw) * t.vw;
+    int plane = s->Ho * s->Wo, batches = s->N * s->groups;
+    if ((long long)batches * plane * cp >= INT_MAX)
+        return sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "conv: channels-last dy of %d x %d x %d is too large", batches,
+                        plane, cp);
+    int64_t shape[3] = {batches, plane, cp};
+    sg2_tensor *dyt = sg2_tensor_empty(ctx, 3, shape);
+    const sg2_kernel_entry *k = tiled_kernel(ctx, "conv_channels_last", s, t);
+    if (!dyt || !k)
+        return NULL;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, plane);
+    sg2_args_int(&a, s->Cout / s->groups);
+    sg2_args_int(&a, cp);
+    sg2_args_mem(&a, dy->buf->mem);
+    sg2_args_int(&a, (int)dy->offset);
+    sg2_args_mem(&a, dyt->buf->mem);
+    size_t local[3] = {lws_for(k, 16), 1, 1};
+    size_t global[3] = {(size_t)plane, (size_t)(cp / t->vw), (size_t)batches};
+    return sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err) == SG2_OK ? dyt : NULL;
+}
+
+/* Images per split of the channel-vector weight gradient: as many as keep
+ * the dy a work-group reads (one channel block of them) within a typical
+ * CPU's L2 cache; a GPU gains the extra work-groups. */
+#define WGRAD_SPLIT_BYTES (256 * 1024)
+
+static int wgrad_images_per_split(const sg2_conv_shape *s, const tiles *t)
+{
+    long long per_image = 4LL * t->vw * t->nv * s->Ho * s->Wo;
+    long long n = WGRAD_SPLIT_BYTES / per_image;
+    return n < 1 ? 1 : n > s->N ? s->N : (int)n;
+}
+
+/* dw = the sum of the splits' partial weight gradients part[n_split, dw]. */
+static sg2_status sum_splits(sg2_ctx *ctx, const sg2_tensor *part, int n_split, sg2_tensor *dw)
+{
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "conv_tiled.cl", "conv_sum_splits", NULL);
+    if (!k)
+        return ctx->err.status;
+    int count = (int)sg2_shape_numel(dw->ndim, dw->shape);
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, count);
+    sg2_args_int(&a, n_split);
+    sg2_args_mem(&a, part->buf->mem);
+    sg2_args_mem(&a, dw->buf->mem);
+    sg2_args_int(&a, (int)dw->offset);
+    size_t local[1] = {lws_for(k, 64)};
+    size_t global[1] = {(size_t)count};
+    return sg2_launch(ctx->rt, &a, 1, global, local, &ctx->err);
+}
+
+static sg2_status launch_wgrad_cv(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *dyt,
+                                  int cp, const sg2_tensor *xp, int hp, int wp, sg2_tensor *dw)
+{
+    int per_split = wgrad_images_per_split(s, t), n_split = ceil_div(s->N, per_split);
+    sg2_tensor *out = dw;
+    if (n_split > 1) {
+        int64_t shape[2] = {n_split, sg2_shape_numel(dw->ndim, dw->shape)};
+        out = sg2_tensor_empty(ctx, 2, shape);
+        if (!out)
+            return ctx->err.status;
+    }
+    const sg2_kernel_entry *k = tiled_kernel(ctx, "conv2d_wgrad_cv", s, t);
+    if (!k)
+        return ctx->err.status;
+    int cin_g = s->Cin / s->groups, cout_g = s->Cout / s->groups;
+    int n_cib = ceil_div(cin_g, t->tco);
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, s->N);
+    sg2_args_int(&a, cin_g);
+    sg2_args_int(&a, hp);
+    sg2_args_int(&a, wp);
+    sg2_args_int(&a, cout_g);
+    sg2_args_int(&a, cp);
+    sg2_args_int(&a, s->Ho);
+    sg2_args_int(&a, s->Wo);
+    sg2_args_int(&a, s->groups);
+    sg2_args_int(&a, n_cib);
+    sg2_args_int(&a, per_split);
+    sg2_args_mem(&a, dyt->buf->mem);
+    sg2_args_mem(&a, xp->buf->mem);
+    sg2_args_int(&a, (int)xp->offset);
+    sg2_args_mem(&a, out->buf->mem);
+    sg2_args_int(&a, (int)out->offset);
+    size_t l0 = lws_for(k, t->lws);
+    if (l0 > (size_t)n_cib)
+        l0 = (size_t)n_cib;
+    size_t local[3] = {l0, 1, 1};
+    size_t global[3] = {(size_t)n_cib, (size_t)(cp / (t->vw * t->nv)), (size_t)(s->groups * n_split)};
+    if (sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err) != SG2_OK || n_split == 1)
+        return ctx->err.status;
+    return sum_splits(ctx, out, n_split, dw);
+}
+
+/* Vectors along output channels: dy goes channels last and x is padded
+ * only as far as the taps reach. */
+static void wgrad_cv(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *dy,
+                     const sg2_tensor *x, sg2_tensor *dw)
+{
+    int block = t->vw * t->nv;
+    int cp = ceil_div(s->Cout / s->groups, block) * block;
+    int hp = (s->Ho - 1) * s->stride + s->kh, wp = (s->Wo - 1) * s->stride + s->kw;
+    const sg2_tensor *xp = x;
+    if (hp != s->H || wp != s->W || s->pad_y || s->pad_x)
+        xp = pad_planes(ctx, x, NULL, s->N * s->Cin, s->H, s->W, hp, wp, s->pad_y, s->pad_x);
+    const sg2_tensor *dyt = xp ? channels_last(ctx, s, t, dy, cp) : NULL;
+    if (dyt)
+        launch_wgrad_cv(ctx, s, t, dyt, cp, xp, hp, wp, dw);
+}
+
+/* Vectors along output rows: x and dy padded to whole vectors. */
+static void wgrad_rows(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *dy,
+                       const sg2_tensor *x, sg2_tensor *dw)
+{
+    int wd = ceil_div(s->Wo, t->vw) * t->vw;
     int hp = (s->Ho - 1) * s->stride + s->kh;
     int wp = (wd - 1) * s->stride + s->kw + s->stride - 1;
-    size_t mark = sg2_scope_begin(ctx);
     const sg2_tensor *xp = x;
     if (hp != s->H || wp != s->W || s->pad_y || s->pad_x)
         xp = pad_planes(ctx, x, NULL, s->N * s->Cin, s->H, s->W, hp, wp, s->pad_y, s->pad_x);
@@ -440,7 +573,18 @@ sg2_status sg2_conv_tiled_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2
     if (xp && wd != s->Wo)
         dyp = pad_planes(ctx, dy, NULL, s->N * s->Cout, s->Ho, s->Wo, s->Ho, wd, 0, 0);
     if (xp && dyp)
-        launch_wgrad(ctx, s, &t, dyp, wd, xp, hp, wp, dw);
+        launch_wgrad(ctx, s, t, dyp, wd, xp, hp, wp, dw);
+}
+
+sg2_status sg2_conv_tiled_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *dy, const sg2_tensor *x,
+                                sg2_tensor *dw)
+{
+    tiles t = wgrad_tiles(ctx, s);
+    size_t mark = sg2_scope_begin(ctx);
+    if (t.cv)
+        wgrad_cv(ctx, s, &t, dy, x, dw);
+    else
+        wgrad_rows(ctx, s, &t, dy, x, dw);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
 }
@@ -459,7 +603,7 @@ static int conv_valid(const int *v, const void *dev)
 
 static const sg2_tune_space conv2d_space = {
     2,
-    {{"CONV_TILE", 12, {0, 116208, 116404, 104204, 108208, 108404, 104404, 104208, 216204, 216108, 208208, 204108}},
+    {{"CONV_TILE", 12, {0, 116208, 116404, 2116204, 2116108, 2116402, 104204, 108208, 108404, 216204, 216108, 204108}},
      {"CONV_LWS", 5, {0, 4, 8, 32, 128}}},
     conv_valid,
 };
@@ -473,7 +617,7 @@ static const sg2_tune_space conv_transpose2d_space = {
 
 static const sg2_tune_space conv2d_wgrad_space = {
     2,
-    {{"CONV_TILE", 12, {0, 208102, 208104, 208108, 208101, 204102, 204104, 204108, 204101, 216102, 216104, 216101}},
+    {{"CONV_TILE", 12, {0, 116301, 116201, 116102, 108301, 104401, 208102, 208104, 208108, 204104, 216102, 216104}},
      {"CONV_LWS", 5, {0, 2, 4, 16, 32}}},
     conv_valid,
 };

@@ -51,6 +51,9 @@ static const conv_cfg configs[] = {
     {"4x4, 20 -> 36", 3, 20, 4, 4, 36, 3, 3, 1, 1, 1, 1, 0, 0, VAR},
     {"wide 16 -> 19, 17x23", 2, 16, 17, 23, 19, 3, 3, 1, 1, 1, 1, 0, 0, 0},
     {"wide s2 groups 4, 32 -> 20", 2, 32, 15, 12, 20, 3, 3, 2, 1, 1, 4, 1, 0, 0},
+    /* the channel-vector weight gradient splits the images once a
+     * channel block's dy per image passes 128 KiB: 28x28 at 48 channels */
+    {"28x28 5 -> 33 (image splits)", 3, 5, 28, 28, 33, 3, 3, 1, 1, 1, 1, 0, 0, VAR},
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 
@@ -231,9 +234,12 @@ START_TEST(test_conv_kernel_variants)
         {"SG2_CONV_FWD_TILES", "0,8,2,8,4"},  /* row vectors of 8, two per work-item */
         {"SG2_CONV_FWD_TILES", "0,4,3,3,1"},  /* odd blocks, one work-item per group */
         {"SG2_CONV_FWD_TILES", "1,8,3,5,16"}, /* channel vectors, 3x5 pixels */
+        {"SG2_CONV_FWD_TILES", "1,8,3,2,4,3"}, /* 3 channel vectors per work-item, partial last block */
         {"SG2_CONV_FWD_TILES", "1,4,2,4,64"}, /* the blocks for devices other than CPUs */
         {"SG2_CONV_WGRAD_TILES", "0,16,1,3,4"},
         {"SG2_CONV_WGRAD_TILES", "0,4,1,1,1"},
+        {"SG2_CONV_WGRAD_TILES", "1,16,3,1,8"}, /* channel vectors, also where Cout < 48 */
+        {"SG2_CONV_WGRAD_TILES", "1,4,2,3,2"},  /* 3 input channels per work-item */
         {"SG2_CONV_TRANSPOSE_TILES", "1,8,3,2,2"},
     };
     sg2_ctx *ctx = sg2_test_ctx();
@@ -292,10 +298,11 @@ START_TEST(test_conv_per_sample_weights)
 }
 END_TEST
 
-/* Same inputs, same bits: the weight gradient reduces without atomics. */
+/* Same inputs, same bits: the weight gradient reduces without atomics
+ * (image splits included). */
 START_TEST(test_conv2d_wgrad_deterministic)
 {
-    const conv_cfg *c = &configs[N_CONFIGS - 2];
+    const conv_cfg *c = &configs[N_CONFIGS - 1];
     sg2_ctx *ctx = sg2_test_ctx();
     int64_t in[2][4], out[4];
     op_shapes(OP_WGRAD, c, in, out);
