@@ -134,18 +134,18 @@ static tiles fwd_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
     return t;
 }
 
-/* Weight-gradient tiles. With 32 or more output channels and several taps:
- * vectors of 16 output channels, 3 of them times one input channel's taps
- * per work-item (1.5-2.5x the row vectors on PoCL, 8x8 to 33x33). Else
- * partial sums in vectors along ox; a 1x1 kernel has one tap, so more
- * output channels fit in registers. */
+/* Weight-gradient tiles. With 32 or more output channels: vectors of 16
+ * output channels, 3 of them times one input channel's taps per work-item
+ * (1.5-2.5x the row vectors on PoCL at 3x3, 8x8 to 33x33; 1.7x at 1x1,
+ * 16x16). Else partial sums in vectors along ox; a 1x1 kernel has one tap,
+ * so more output channels fit in registers. */
 static tiles wgrad_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
     int cout_g = s->Cout / s->groups;
     tiles t = {0, 8, 1, s->kh * s->kw == 1 ? 8 : 2, 8, 1};
     if (s->Wo <= 4 || !big_tiles(ctx))
         t.vw = 4;
-    if (big_tiles(ctx) && cout_g >= 32 && s->kh * s->kw > 1)
+    if (big_tiles(ctx) && cout_g >= 32)
         t = (tiles){1, 16, 3, 1, 8, 1};
     tuned_tiles(ctx, &sg2_tune_family_conv2d_wgrad, s, "SG2_CONV_WGRAD_TILES", &t);
     tiles_from_env("SG2_CONV_WGRAD_TILES", &t);
