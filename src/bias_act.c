@@ -9,6 +9,7 @@
  * zero away from the kinks. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "src/op_util.h"
 #include "src/tune.h"
@@ -52,6 +53,18 @@ static sg2_status launch_tuned(sg2_ctx *ctx, sg2_args *a, size_t n, const char *
     size_t global = (n + items - 1) / items, local = (size_t)sg2_tune_option_value(opts, "BA_WG", 64);
     sg2_tune_clamp_local(&local, 1, a->k->max_work_group);
     return sg2_launch(ctx->rt, a, 1, &global, &local, &ctx->err);
+}
+
+/* Elements per vector of the _vec kernels (BA_VW): they run when a plane
+ * (bias_act) or the whole tensor (bias_act_grad) is a multiple of it. */
+#define VEC_WIDTH 8
+
+/* The tuned options plus the vector width, and the kernel `name` built with them. */
+static const sg2_kernel_entry *vec_kernel(sg2_ctx *ctx, const char *name, char *opts, size_t cap)
+{
+    size_t len = strlen(opts);
+    snprintf(opts + len, cap - len, "%s-DBA_VW=%d", len ? " " : "", VEC_WIDTH);
+    return sg2_kernel(ctx, "bias_act.cl", name, opts);
 }
 
 /* 1 when noise holds one plane per sample of x ([N, 1, ...]), 0 when one
@@ -122,18 +135,21 @@ sg2_tensor *sg2_bias_act_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *scale
         return sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: scale %s is not [N, C] of x %s",
                         sg2_shape_str(scale, sb, sizeof sb), sg2_shape_str(x, sx, sizeof sx));
     sg2_tensor *y = sg2_tensor_empty(ctx, x->ndim, x->shape);
-    char opts[SG2_TUNE_OPTS_LEN];
+    char opts[SG2_TUNE_OPTS_LEN + 16];
     sg2_tune_options(ctx, &sg2_tune_family_bias_act,
                      (const int[SG2_TUNE_DIMS]){(int)x->shape[0], C, inner, b != NULL, (int)p->act}, opts,
-                     sizeof opts);
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "bias_act.cl", "bias_act", opts);
+                     SG2_TUNE_OPTS_LEN);
+    int vec = inner % VEC_WIDTH == 0;
+    const sg2_kernel_entry *k = vec ? vec_kernel(ctx, "bias_act_vec", opts, sizeof opts)
+                                    : sg2_kernel(ctx, "bias_act.cl", "bias_act", opts);
     if (!y || !k)
         return NULL;
     /* Without a bias, x's buffer stands in for the unused argument: a NULL
      * cl_mem argument is legal but not every driver handles it well. */
     const sg2_tensor *bb = b ? b : x;
+    size_t units = (size_t)x->numel / (vec ? VEC_WIDTH : 1);
     sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, (int)x->numel);
+    sg2_args_int(&a, (int)units);
     sg2_args_int(&a, C);
     sg2_args_int(&a, inner);
     sg2_args_mem(&a, x->buf->mem);
@@ -156,7 +172,7 @@ sg2_tensor *sg2_bias_act_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *scale
     sg2_args_float(&a, p->clamp);
     sg2_args_mem(&a, y->buf->mem);
     sg2_args_int(&a, (int)y->offset);
-    if (launch_tuned(ctx, &a, (size_t)x->numel, opts))
+    if (launch_tuned(ctx, &a, units, opts))
         return NULL;
     sg2_tensor *in[4] = {x, b, noise, scale};
     int n_in = scale ? 4 : noise ? 3 : 2;
@@ -190,14 +206,17 @@ sg2_tensor *sg2_bias_act_grad(sg2_ctx *ctx,
     if (bad_params(ctx, "bias_act_grad", p))
         return NULL;
     sg2_tensor *dx = sg2_tensor_empty(ctx, dy->ndim, dy->shape);
-    char opts[SG2_TUNE_OPTS_LEN];
+    char opts[SG2_TUNE_OPTS_LEN + 16];
     sg2_tune_options(ctx, &sg2_tune_family_bias_act_grad, (const int[SG2_TUNE_DIMS]){(int)dy->numel}, opts,
-                     sizeof opts);
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "bias_act.cl", "bias_act_grad", opts);
+                     SG2_TUNE_OPTS_LEN);
+    int vec = dy->numel % VEC_WIDTH == 0;
+    const sg2_kernel_entry *k = vec ? vec_kernel(ctx, "bias_act_grad_vec", opts, sizeof opts)
+                                    : sg2_kernel(ctx, "bias_act.cl", "bias_act_grad", opts);
     if (!dx || !k)
         return NULL;
+    size_t units = (size_t)dy->numel / (vec ? VEC_WIDTH : 1);
     sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, (int)dy->numel);
+    sg2_args_int(&a, (int)units);
     sg2_args_mem(&a, dy->buf->mem);
     sg2_args_int(&a, (int)dy->offset);
     sg2_args_mem(&a, y->buf->mem);
@@ -208,7 +227,7 @@ sg2_tensor *sg2_bias_act_grad(sg2_ctx *ctx,
     sg2_args_float(&a, p->clamp);
     sg2_args_mem(&a, dx->buf->mem);
     sg2_args_int(&a, (int)dx->offset);
-    if (launch_tuned(ctx, &a, (size_t)dy->numel, opts))
+    if (launch_tuned(ctx, &a, units, opts))
         return NULL;
     /* y is no input: no gradient flows into it. Keep a detached copy so a
      * caller's y with a graph does not keep that graph alive. */

@@ -442,18 +442,20 @@ static void epi_fn(double *y, const double *v, void *user)
 START_TEST(test_bias_act_epilogue)
 {
     sg2_ctx *ctx = sg2_test_ctx();
-    for (int variant = 0; variant < 2; variant++) {
-        epi_user u = {3, 4, 5, 3, variant, variant, sg2_bias_act_defaults(SG2_ACT_LRELU), {NULL}, 0};
+    /* planes of 5x3 (the element kernel) and 5x8 (the vector kernels) */
+    for (int run = 0; run < 4; run++) {
+        int variant = run & 1;
+        epi_user u = {3, 4, 5, run & 2 ? 8 : 3, variant, variant, sg2_bias_act_defaults(SG2_ACT_LRELU), {NULL}, 0};
         long inner = (long)u.H * u.W, n = (long)u.N * u.C * inner;
         long sizes[4] = {n, variant ? u.N * inner : inner, u.C, (long)u.N * u.C};
         double *in[4], *g[4], *y = malloc(sizeof(double) * (size_t)n), *v = malloc(sizeof(double) * (size_t)n);
         for (int k = 0; k < 4; k++) {
             in[k] = malloc(sizeof(double) * (size_t)sizes[k]);
             g[k] = malloc(sizeof(double) * (size_t)sizes[k]);
-            sg2_test_uniform(in[k], sizes[k], k == 3 ? 0.5 : -1, k == 3 ? 1.5 : 1, 7000 + 10 * (uint64_t)k + variant);
+            sg2_test_uniform(in[k], sizes[k], k == 3 ? 0.5 : -1, k == 3 ? 1.5 : 1, 7000 + 10 * (uint64_t)k + run);
             u.at[k] = in[k];
         }
-        sg2_test_uniform(v, n, -1, 1, 7300 + (uint64_t)variant);
+        sg2_test_uniform(v, n, -1, 1, 7300 + (uint64_t)run);
         /* keep every pre-activation GAP away from the lrelu kink */
         for (long i = 0; i < n; i++) {
             double d = variant ? in[3][i / inner] : 1.0;
@@ -479,7 +481,9 @@ START_TEST(test_bias_act_epilogue)
         for (int k = 0; k < 4; k++)
             sg2_tensor_set_requires_grad(t[k], 1);
         sg2_tensor *ty = sg2_bias_act_epilogue(ctx, t[0], variant ? t[3] : NULL, t[1], t[2], &u.p);
-        const char *what = variant ? "bias_act_epilogue, scale and noise per sample" : "bias_act_epilogue, shared noise";
+        char what[96];
+        snprintf(what, sizeof what, "bias_act_epilogue %dx%d, %s", u.H, u.W,
+                 variant ? "scale and noise per sample" : "shared noise");
         sg2_test_assert_close(ctx, ty, y, n, what);
         ck_assert_msg(sg2_autograd_grad(ctx, 1, &ty, &tv, n_in, t, 0, gr) == SG2_OK, "%s", ctx->err.msg);
         ck_assert_msg(sg2_shape_equal(gr[1], t[1]), "%s: the noise gradient has another shape", what);
