@@ -135,21 +135,26 @@ typedef float16 gvfloat;
 #define GEMM_UNROLL _Pragma("unroll")
 
 /* p[batch][panel][k][lane] = src[batch * s_b + k * s_k + (panel * lanes + lane) * s_j],
- * zero where panel * lanes + lane >= J. One work-item per element of p. */
+ * zero where panel * lanes + lane >= J. One work-item per run of `lanes`
+ * (batch, panel, k): the index arithmetic once per run rather than per
+ * element, which cost more than the copy. */
 __kernel void gemm_pack(int batch, int K, int J, int lanes,
                         __global const float *src, int s_off, int s_k, int s_j, int s_b,
                         __global float *p)
 {
     int panels = (J + lanes - 1) / lanes;
-    int i = get_global_id(0);
-    if (i >= batch * panels * K * lanes)
+    int run = get_global_id(0);
+    if (run >= batch * panels * K)
         return;
-    int lane = i % lanes;
-    int t = i / lanes;
-    int k = t % K; t /= K;
-    int j = t % panels * lanes + lane;
-    int b = t / panels;
-    p[i] = j < J ? src[s_off + b * s_b + k * s_k + j * s_j] : 0.0f;
+    int k = run % K, t = run / K;
+    int panel = t % panels, b = t / panels;
+    int j0 = panel * lanes, n = min(lanes, J - j0);
+    __global const float *s = src + s_off + b * s_b + k * s_k + j0 * s_j;
+    __global float *d = p + run * lanes;
+    for (int l = 0; l < n; l++)
+        d[l] = s[l * s_j];
+    for (int l = n; l < lanes; l++)
+        d[l] = 0.0f;
 }
 
 __kernel void gemm_vec(int M, int N, int K,

@@ -186,7 +186,7 @@ static sg2_tensor *gemm_pack(sg2_ctx *ctx, const sg2_tensor *src, int batch, int
     sg2_args_int(&a, s_j);
     sg2_args_int(&a, s_b);
     sg2_args_mem(&a, p->buf->mem);
-    if (sg2_launch1d(ctx, &a, (size_t)p->numel))
+    if (sg2_launch1d(ctx, &a, (size_t)p->numel / (size_t)lanes)) /* a work-item per run of lanes */
         return NULL;
     return p;
 }
