@@ -181,8 +181,11 @@ __kernel void copy_rows(int rows, int d1, int d2, int runs,
  * space of x. keep/keep_strides walk the kept axes, red/red_strides the
  * reduced ones. A fixed-order tree in local memory keeps results identical
  * from run to run (no atomics), and each work-item sums with Kahan
- * compensation so long sums stay accurate in float32. */
-__kernel void reduce_sum(int n_out, int n_red,
+ * compensation so long sums stay accurate in float32. With n_split > 1 the
+ * reduced range is cut into n_split parts, each its own work-group, and
+ * part s of output o goes to y[o * n_split + s] (summed by a second call):
+ * one or a few long sums otherwise ran on one work-group, one core. */
+__kernel void reduce_sum(int n_out, int n_red, int n_split,
                          int8 keep, int8 keep_strides, int8 red, int8 red_strides,
                          __global const float *x, int x_off,
                          __global float *y, int y_off, float scale)
@@ -190,15 +193,18 @@ __kernel void reduce_sum(int n_out, int n_red,
     __local float part[EW_WG];
     int lid = get_local_id(0);
     int sub = lid % EW_SUB;
-    int o = get_group_id(0) * EW_OPG + lid / EW_SUB;
+    int split = get_group_id(0) % n_split;
+    int o = get_group_id(0) / n_split * EW_OPG + lid / EW_SUB;
+    int part_len = (n_red + n_split - 1) / n_split;
+    int r_begin = min(n_red, split * part_len), r_stop = min(n_red, r_begin + part_len);
     float sum = 0.0f, comp = 0.0f;
     /* No early return: every work-item must reach the barriers. */
     if (o < n_out) {
         int base = x_off + strided_offset(o, keep, keep_strides);
 #if EW_RUN
         /* One strided_offset per stretch along the innermost summed axis. */
-        int chunk = (n_red + EW_SUB - 1) / EW_SUB;
-        int r = sub * chunk, r_end = min(r + chunk, n_red);
+        int chunk = (r_stop - r_begin + EW_SUB - 1) / EW_SUB;
+        int r = r_begin + sub * chunk, r_end = min(r + chunk, r_stop);
         while (r < r_end) {
             int len = min(red.s5 - r % red.s5, r_end - r);
             __global const float *p = x + base + strided_offset(r, red, red_strides);
@@ -211,7 +217,7 @@ __kernel void reduce_sum(int n_out, int n_red,
             r += len;
         }
 #else
-        for (int r = sub; r < n_red; r += EW_SUB) {
+        for (int r = r_begin + sub; r < r_stop; r += EW_SUB) {
             float v = x[base + strided_offset(r, red, red_strides)] - comp;
             float t = sum + v;
             comp = (t - sum) - v;
@@ -227,5 +233,5 @@ __kernel void reduce_sum(int n_out, int n_red,
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (sub == 0 && o < n_out)
-        y[y_off + o] = part[lid] * scale;
+        y[y_off + o * n_split + split] = part[lid] * scale;
 }

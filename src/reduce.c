@@ -74,6 +74,60 @@ static void merge_space(int v6[8], int st6[8])
     }
 }
 
+/* Parts a long sum is cut into when there are too few outputs to occupy
+ * the device (see reduce_sum): a work-group per part and output, at least
+ * REDUCE_PART_MIN summands per part. */
+#define REDUCE_SPLIT_MAX 32
+#define REDUCE_PART_MIN 8192
+
+static int reduce_splits(int n_out, int n_red)
+{
+    if (n_out >= 8 || n_red < 2 * REDUCE_PART_MIN)
+        return 1;
+    int s = n_red / REDUCE_PART_MIN;
+    return s < REDUCE_SPLIT_MAX ? s : REDUCE_SPLIT_MAX;
+}
+
+/* y[n_out] = scale * the sums of x over the reduced index space, y
+ * contiguous. Few outputs of long sums: parts first, then their sums. */
+static int reduce_launch(sg2_ctx *ctx, const sg2_tensor *x, int n_out, int count, const int *keep6,
+                         const int *keep_st, const int *red6, const int *red_st, float scale, sg2_tensor *y)
+{
+    int n_split = reduce_splits(n_out, count);
+    sg2_tensor *out = y;
+    size_t mark = sg2_scope_begin(ctx);
+    if (n_split > 1)
+        out = sg2_tensor_empty(ctx, 2, (const int64_t[]){n_out, n_split});
+    int wg = 64, opg = 1;
+    const sg2_kernel_entry *k = out ? reduce_kernel(ctx, n_out, count, &wg, &opg) : NULL;
+    if (k) {
+        sg2_args a = sg2_args_begin(k);
+        sg2_args_int(&a, n_out);
+        sg2_args_int(&a, count);
+        sg2_args_int(&a, n_split);
+        sg2_args_int8(&a, keep6);
+        sg2_args_int8(&a, keep_st);
+        sg2_args_int8(&a, red6);
+        sg2_args_int8(&a, red_st);
+        sg2_args_mem(&a, x->buf->mem);
+        sg2_args_int(&a, (int)x->offset);
+        sg2_args_mem(&a, out->buf->mem);
+        sg2_args_int(&a, (int)out->offset);
+        sg2_args_float(&a, n_split > 1 ? 1.0f : scale);
+        size_t groups = ((size_t)n_out + (size_t)opg - 1) / (size_t)opg * (size_t)n_split;
+        size_t global = groups * (size_t)wg, local = (size_t)wg;
+        sg2_launch(ctx->rt, &a, 1, &global, &local, &ctx->err);
+    }
+    if (n_split > 1 && !ctx->err.status) {
+        /* the parts: [n_out, n_split] contiguous, summed along the last axis */
+        int pk[8] = {1, 1, 1, 1, 1, n_out, 1, 1}, pk_st[8] = {0, 0, 0, 0, 0, n_split, 0, 0};
+        int pr[8] = {1, 1, 1, 1, 1, n_split, 1, 1}, pr_st[8] = {0, 0, 0, 0, 0, 1, 0, 0};
+        reduce_launch(ctx, out, n_out, n_split, pk, pk_st, pr, pr_st, scale, y);
+    }
+    sg2_scope_end(ctx, mark, NULL, 0);
+    return ctx->err.status == SG2_OK;
+}
+
 static sg2_tensor *sum_scaled(sg2_ctx *ctx, sg2_tensor *x, unsigned axes, int keepdim, int mean)
 {
     SG2_OP_GUARD(ctx, x);
@@ -110,30 +164,14 @@ static sg2_tensor *sum_scaled(sg2_ctx *ctx, sg2_tensor *x, unsigned axes, int ke
     merge_space(red6, red_st);
     float scale = mean ? (float)(1.0 / (double)count) : 1.0f;
     sg2_tensor *y = sg2_tensor_empty(ctx, ondim, oshape);
-    int wg = 64, opg = 1;
-    const sg2_kernel_entry *k = y ? reduce_kernel(ctx, (int)y->numel, (int)count, &wg, &opg) : NULL;
-    if (!y || !k)
-        return NULL;
-    sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, (int)y->numel);
-    sg2_args_int(&a, (int)count);
-    sg2_args_int8(&a, keep6);
-    sg2_args_int8(&a, keep_st);
-    sg2_args_int8(&a, red6);
-    sg2_args_int8(&a, red_st);
-    sg2_args_mem(&a, x->buf->mem);
-    sg2_args_int(&a, (int)x->offset);
-    sg2_args_mem(&a, y->buf->mem);
-    sg2_args_int(&a, (int)y->offset);
-    sg2_args_float(&a, scale);
-    size_t groups = ((size_t)y->numel + (size_t)opg - 1) / (size_t)opg;
-    size_t global = groups * (size_t)wg, local = (size_t)wg;
-    if (sg2_launch(ctx->rt, &a, 1, &global, &local, &ctx->err))
+    if (!y || !reduce_launch(ctx, x, (int)y->numel, (int)count, keep6, keep_st, red6, red_st, scale, y))
         return NULL;
     sum_params p = {axes, keepdim, scale};
     sg2_autograd_record(ctx, y, &sum_def, &x, 1, &p, sizeof p, NULL, 0);
     return y;
 }
+
+
 
 sg2_tensor *sg2_sum(sg2_ctx *ctx, sg2_tensor *x, unsigned axes, int keepdim)
 {

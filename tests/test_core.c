@@ -297,6 +297,30 @@ START_TEST(test_sum_mean_axes)
 }
 END_TEST
 
+/* Few outputs of long strided sums: the reduction runs in parts, summed by
+ * a second pass (the part boundaries fall inside rows). */
+START_TEST(test_sum_in_parts)
+{
+    sg2_ctx *ctx = sg2_test_ctx();
+    enum { A = 3, B = 200, C = 2, D = 61 };
+    double *x = malloc(sizeof(double) * A * B * C * D), r[C] = {0};
+    sg2_test_uniform(x, A * B * C * D, -1, 1, 13);
+    for (int a = 0; a < A; a++)
+        for (int b = 0; b < B; b++)
+            for (int c = 0; c < C; c++)
+                for (int d = 0; d < D; d++)
+                    r[c] += x[((a * B + b) * C + c) * D + d];
+    size_t mark = sg2_scope_begin(ctx);
+    sg2_tensor *tx = sg2_test_tensor(ctx, 4, SHAPE(A, B, C, D), x);
+    sg2_test_assert_close(ctx, sg2_sum(ctx, tx, 0xB, 0), r, C, "sum axes 0,1,3 of [3,200,2,61]");
+    for (int c = 0; c < C; c++)
+        r[c] /= A * B * D;
+    sg2_test_assert_close(ctx, sg2_mean(ctx, tx, 0xB, 0), r, C, "mean axes 0,1,3 of [3,200,2,61]");
+    sg2_scope_end(ctx, mark, NULL, 0);
+    free(x);
+}
+END_TEST
+
 START_TEST(test_sum_large_accuracy)
 {
     /* A long sum in float32: Kahan compensation keeps it near the double sum. */
@@ -589,6 +613,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_affine_scalar);
     tcase_add_test(tc, test_sum_mean_axes);
     tcase_add_test(tc, test_sum_large_accuracy);
+    tcase_add_test(tc, test_sum_in_parts);
     tcase_add_test(tc, test_permute_slice_concat_repeat);
     tcase_add_test(tc, test_permute_kernel_paths);
     tcase_add_test(tc, test_layout_grad);
