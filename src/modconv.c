@@ -241,11 +241,13 @@ sg2_tensor *sg2_scale_channels(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *s)
         return sg2_fail(ctx, SG2_ERR_SHAPE, "scale_channels: scales %s do not match x %s",
                         sg2_shape_str(s, ss, sizeof ss), sg2_shape_str(x, sx, sizeof sx));
     sg2_tensor *y = sg2_tensor_empty(ctx, x->ndim, x->shape);
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "modconv.cl", "scale_channels", NULL);
+    int vec = inner % 8 == 0; /* rows of whole vectors: scale_channels_vec */
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "modconv.cl", vec ? "scale_channels_vec" : "scale_channels", NULL);
     if (!y || !k)
         return NULL;
+    size_t units = (size_t)x->numel / (vec ? 8 : 1);
     sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, (int)x->numel);
+    sg2_args_int(&a, (int)units);
     sg2_args_int(&a, inner);
     sg2_args_mem(&a, x->buf->mem);
     sg2_args_int(&a, (int)x->offset);
@@ -253,7 +255,7 @@ sg2_tensor *sg2_scale_channels(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *s)
     sg2_args_int(&a, (int)s->offset);
     sg2_args_mem(&a, y->buf->mem);
     sg2_args_int(&a, (int)y->offset);
-    if (sg2_launch1d(ctx, &a, (size_t)x->numel))
+    if (sg2_launch1d(ctx, &a, units))
         return NULL;
     sg2_tensor *in[2] = {x, s};
     if (sg2_autograd_wants(ctx, in, 2))

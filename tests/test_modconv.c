@@ -263,8 +263,10 @@ typedef struct sc_case {
     int64_t shape[4];
 } sc_case;
 
-/* 2-D (one element per row), rows shorter and longer than a work-group */
-static const sc_case sc_cases[] = {{4, {3, 5, 7, 6}}, {2, {4, 9}}, {3, {2, 3, 130}}, {4, {1, 2, 1, 1}}};
+/* 2-D (one element per row), rows shorter and longer than a work-group,
+ * rows of whole vectors of 8 (scale_channels_vec) */
+static const sc_case sc_cases[] = {{4, {3, 5, 7, 6}}, {2, {4, 9}},         {3, {2, 3, 130}},
+                                   {4, {1, 2, 1, 1}}, {4, {2, 3, 4, 8}}, {3, {3, 2, 40}}};
 #define N_SC ((int)(sizeof sc_cases / sizeof sc_cases[0]))
 
 static int sc_rows(const sc_case *c) { return (int)(c->shape[0] * c->shape[1]); }
