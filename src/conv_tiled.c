@@ -236,6 +236,22 @@ static sg2_tensor *pack_weight(sg2_ctx *ctx, const sg2_tensor *w, const sg2_conv
     return wt;
 }
 
+/* The batch's padded input above this many bytes (more than a CPU's cache
+ * holds): the tiled kernels launch images outermost (see item_place in
+ * cl/conv_tiled.cl). */
+#define IMAGES_OUTER_BYTES (4 << 20)
+
+static int images_outer(const sg2_conv_shape *s, int hp, int wp)
+{
+    /* $SG2_CONV_ORDER = images | blocks forces one (tests, A/B runs) */
+    const char *v = getenv("SG2_CONV_ORDER");
+    if (v && strcmp(v, "images") == 0)
+        return 1;
+    if (v && strcmp(v, "blocks") == 0)
+        return 0;
+    return 4.0 * s->N * s->Cin * hp * wp > IMAGES_OUTER_BYTES;
+}
+
 /* Output rows, columns and channels one forward work-item covers. */
 static void fwd_block(const tiles *t, int *rows, int *cols, int *chans)
 {
@@ -269,8 +285,10 @@ static sg2_status launch_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles 
     sg2_args_int(&a, s->Wo);
     sg2_args_int(&a, s->groups);
     sg2_args_int(&a, n_xt);
+    int outer = images_outer(s, hp, wp);
     sg2_args_int(&a, n_tiles);
-    sg2_args_int(&a, s->N * n_tiles);
+    sg2_args_int(&a, outer ? n_tiles : s->N * n_tiles);
+    sg2_args_int(&a, outer);
     sg2_args_mem(&a, xp->buf->mem);
     sg2_args_int(&a, (int)xp->offset);
     sg2_args_mem(&a, wt->buf->mem);
@@ -278,7 +296,8 @@ static sg2_status launch_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles 
     sg2_args_int(&a, (int)y->offset);
     size_t local[3] = {lws_for(k, t->lws), 1, 1};
     int n_cbw = t->cv && t->cvn > 1 ? ceil_div(n_cb, t->cvn) : n_cb; /* work-items along the channel panels */
-    size_t global[3] = {(size_t)s->N * (size_t)n_tiles, (size_t)n_cbw, (size_t)s->groups};
+    size_t global[3] = {(size_t)(outer ? 1 : s->N) * (size_t)n_tiles, (size_t)n_cbw,
+                        (size_t)(outer ? s->N : 1) * (size_t)s->groups};
     return sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err);
 }
 
@@ -366,6 +385,7 @@ static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg
         sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "conv_transpose2d: %d images of %d pixel tiles", s->N, per_image);
         return ctx->err.status;
     }
+    int outer = images_outer(s, hq, wq);
     const sg2_kernel_entry *k = NULL;
     if (all_phases) {
         char opts[192];
@@ -382,7 +402,7 @@ static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg
         sg2_args a = sg2_args_begin(k);
         /* the all-phases kernel has its paddings compiled in */
         int v[] = {s->Cin / s->groups, hq, wq, q, py, px, s->Cout, s->Cout / s->groups, n_cb, s->Ho, s->Wo,
-                   s->groups, n_xt, n_tiles, s->N * per_image};
+                   s->groups, n_xt, n_tiles, outer ? per_image : s->N * per_image, outer};
         for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
             if (!all_phases || i < 3 || i > 5)
                 sg2_args_int(&a, v[i]);
@@ -392,7 +412,7 @@ static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg
         sg2_args_mem(&a, y->buf->mem);
         sg2_args_int(&a, (int)y->offset);
         size_t local[3] = {lws_for(k, t.lws), 1, 1};
-        size_t global[3] = {(size_t)v[14], (size_t)n_cb, (size_t)s->groups};
+        size_t global[3] = {(size_t)v[14], (size_t)n_cb, (size_t)(outer ? s->N : 1) * (size_t)s->groups};
         sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err);
     }
     sg2_scope_end(ctx, mark, NULL, 0);

@@ -241,6 +241,7 @@ START_TEST(test_conv_kernel_variants)
         {"SG2_CONV_WGRAD_TILES", "1,16,3,1,8"}, /* channel vectors, also where Cout < 48 */
         {"SG2_CONV_WGRAD_TILES", "1,4,2,3,2"},  /* 3 input channels per work-item */
         {"SG2_CONV_TRANSPOSE_TILES", "1,8,3,2,2"},
+        {"SG2_CONV_ORDER", "images"}, /* images outermost in the launch, as for big batches */
     };
     sg2_ctx *ctx = sg2_test_ctx();
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
