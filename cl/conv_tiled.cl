@@ -8,8 +8,8 @@
  * no bounds checks and read contiguous memory. Each work-item accumulates a
  * block of outputs in explicit vectors, along a row of pixels
  * (conv2d_tiled, conv2d_wgrad_tiled) or along output channels (the _cv
- * kernels): the SIMD width then does not depend on how a driver maps
- * work-items to lanes. PoCL compiles the vectors to AVX-512 directly; GPUs
+ * kernels, conv2d_wgrad_cv reading dy copied channels last): the SIMD width
+ * then does not depend on how a driver maps work-items to lanes. PoCL compiles the vectors to AVX-512 directly; GPUs
  * split them into registers. Every tunable is a macro below.
  *
  * Sums run in a fixed order (reduction index innermost per work-item, lanes
