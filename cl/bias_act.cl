@@ -9,10 +9,15 @@
  * clampv < 0 means no clamp.
  *
  * Tunables (the host reads the same values from its -D options):
- * BA_WG: work-group size; BA_ITEMS: elements per work-item; BA_CONTIG: 1 =
- * a work-item takes BA_ITEMS neighbours (suits CPUs), 0 = it strides by the
- * global size so neighbouring work-items read neighbouring elements (GPUs).
- * The global size is ceil(n / BA_ITEMS). */
+ * BA_WG: work-group size; BA_ITEMS: units per work-item; BA_CONTIG: 1 =
+ * a work-item takes BA_ITEMS neighbouring units (suits CPUs), 0 = it
+ * strides by the global size so neighbouring work-items read neighbouring
+ * units (GPUs). The global size is ceil(n_units / BA_ITEMS). Set by the
+ * host from the shape: BA_VW, elements per unit, 1 for any shape, 4, 8 or
+ * 16 when every plane (bias_act) or the whole tensor (bias_act_grad) is a
+ * whole number of vectors: the loads and stores are then whole vectors and
+ * a channel's scale and bias are read once per vector (the element kernel
+ * ran at a fifth of the copy bandwidth on PoCL). */
 #ifndef BA_WG
 #define BA_WG 64
 #endif
@@ -22,11 +27,16 @@
 #ifndef BA_CONTIG
 #define BA_CONTIG 1
 #endif
-
 #ifndef BA_VW
-#define BA_VW 8    /* elements per vector of the _vec kernels: 4, 8 or 16 */
+#define BA_VW 1
 #endif
-#if BA_VW == 4
+
+#if BA_VW == 1
+typedef float bavec;
+typedef int bamask;
+#define BA_LOAD(o, p) ((p)[o])
+#define BA_STORE(v, o, p) ((p)[o] = (v))
+#elif BA_VW == 4
 typedef float4 bavec;
 typedef int4 bamask;
 #define BA_LOAD vload4
@@ -42,26 +52,18 @@ typedef int16 bamask;
 #define BA_LOAD vload16
 #define BA_STORE vstore16
 #else
-#error "BA_VW must be 4, 8 or 16"
+#error "BA_VW must be 1, 4, 8 or 16"
 #endif
 
-/* Element j of this work-item's share. */
+/* Unit j of this work-item's share. */
 static int item_index(int j)
 {
     return BA_CONTIG ? (int)get_global_id(0) * BA_ITEMS + j : (int)get_global_id(0) + j * (int)get_global_size(0);
 }
 
-static float activate(float v, int act, float alpha)
-{
-    if (act == 1)
-        return v > 0.0f ? v : alpha * v;
-    if (act == 2)
-        return v > 0.0f ? v : 0.0f;
-    return v;
-}
-
-/* activate() on a vector: the same selects, lane by lane. */
-static bavec activate_vec(bavec v, int act, float alpha)
+/* The activation lane by lane (select takes the sign test's lanes; on
+ * scalars it is c ? b : a). */
+static bavec activate(bavec v, int act, float alpha)
 {
     bamask positive = v > (bavec)(0.0f);
     if (act == 1)
@@ -74,8 +76,9 @@ static bavec activate_vec(bavec v, int act, float alpha)
 /* x, y: [samples, C, inner] contiguous; scale: [samples, C] multiplying x,
  * read only when has_scale; b: [C], read only when has_bias; noise: one
  * plane of `inner` values per sample (noise_stride = inner) or shared by all
- * (noise_stride = 0), added to every channel, read only when has_noise. */
-__kernel void bias_act(int n, int C, int inner,
+ * (noise_stride = 0), added to every channel, read only when has_noise.
+ * n_units = samples * C * inner / BA_VW. */
+__kernel void bias_act(int n_units, int C, int inner,
                        __global const float *x, int x_off,
                        __global const float *scale, int scale_off, int has_scale,
                        __global const float *b, int b_off, int has_bias,
@@ -85,112 +88,54 @@ __kernel void bias_act(int n, int C, int inner,
 {
 #if BA_CONTIG
     /* A run of neighbours: find the sample, channel and position once, then
-     * step them along instead of dividing per element. */
-    int i0 = (int)get_global_id(0) * BA_ITEMS;
+     * step them along instead of dividing per unit. */
+    int i0 = (int)get_global_id(0) * BA_ITEMS * BA_VW;
     int q = i0 / inner, pos = i0 - q * inner; /* i0 = q * inner + pos */
     int sample = q / C, c = q - sample * C;
 #endif
     for (int j = 0; j < BA_ITEMS; j++) {
-        int i = item_index(j);
-        if (i >= n)
+        int u = item_index(j);
+        if (u >= n_units)
             return;
-        float v = x[x_off + i];
-#if BA_CONTIG
+        int i = u * BA_VW;
+#if !BA_CONTIG
+        int q = i / inner, pos = i - q * inner; /* plane q = sample * C + c */
+        int sample = q / C, c = q - sample * C;
+#endif
+        bavec v = BA_LOAD(0, x + x_off + i);
         if (has_scale)
             v *= scale[scale_off + sample * C + c];
         if (has_noise)
-            v += noise[noise_off + sample * noise_stride + pos];
+            v += BA_LOAD(0, noise + noise_off + sample * noise_stride + pos);
         if (has_bias)
             v += b[b_off + c];
-        if (++pos == inner) {
+        bavec r = activate(v, act, alpha) * gain;
+        if (clampv >= 0.0f)
+            r = fmin(fmax(r, -clampv), clampv);
+        BA_STORE(r, 0, y + y_off + i);
+#if BA_CONTIG
+        pos += BA_VW;
+        if (pos == inner) {
             pos = 0;
             if (++c == C) {
                 c = 0;
                 sample++;
             }
         }
-#else
-        if (has_scale)
-            v *= scale[scale_off + i / inner];
-        if (has_noise)
-            v += noise[noise_off + i / (C * inner) * noise_stride + i % inner];
-        if (has_bias)
-            v += b[b_off + (i / inner) % C];
 #endif
-        float r = activate(v, act, alpha) * gain;
-        if (clampv >= 0.0f)
-            r = fmin(fmax(r, -clampv), clampv);
-        y[y_off + i] = r;
     }
 }
 
-/* dx = dy * slope(y) * gain, 0 where the output sits at the clamp (flat in x).
- * dx, dy, y: [n]. */
-/* bias_act when inner is a multiple of BA_VW: work-item share j is one
- * vector of one plane, so its channel's scale and bias are read once and
- * the loads and stores are whole vectors (the element kernel ran at a
- * fifth of the copy bandwidth on PoCL). n_vec = samples * C * inner / BA_VW. */
-__kernel void bias_act_vec(int n_vec, int C, int inner,
-                           __global const float *x, int x_off,
-                           __global const float *scale, int scale_off, int has_scale,
-                           __global const float *b, int b_off, int has_bias,
-                           __global const float *noise, int noise_off, int noise_stride, int has_noise,
-                           int act, float alpha, float gain, float clampv,
-                           __global float *y, int y_off)
-{
-    for (int j = 0; j < BA_ITEMS; j++) {
-        int u = item_index(j);
-        if (u >= n_vec)
-            return;
-        int i = u * BA_VW;
-        int q = i / inner, pos = i - q * inner; /* plane q = sample * C + c */
-        int sample = q / C, c = q - sample * C;
-        bavec v = BA_LOAD(0, x + x_off + i);
-        if (has_scale)
-            v *= scale[scale_off + q];
-        if (has_noise)
-            v += BA_LOAD(0, noise + noise_off + sample * noise_stride + pos);
-        if (has_bias)
-            v += b[b_off + c];
-        bavec r = activate_vec(v, act, alpha) * gain;
-        if (clampv >= 0.0f)
-            r = fmin(fmax(r, -clampv), clampv);
-        BA_STORE(r, 0, y + y_off + i);
-    }
-}
-
-__kernel void bias_act_grad(int n,
+/* dx = dy * act'(y) * gain, n_units = n / BA_VW. */
+__kernel void bias_act_grad(int n_units,
                             __global const float *dy, int dy_off,
                             __global const float *y, int y_off,
                             int act, float alpha, float gain, float clampv,
                             __global float *dx, int dx_off)
 {
     for (int j = 0; j < BA_ITEMS; j++) {
-        int i = item_index(j);
-        if (i >= n)
-            return;
-        float yv = y[y_off + i];
-        float slope = 1.0f;
-        if (act == 1)
-            slope = yv > 0.0f ? 1.0f : alpha;
-        else if (act == 2)
-            slope = yv > 0.0f ? 1.0f : 0.0f;
-        /* An exact 0 where clamped, even if dy is not finite. */
-        int clamped = clampv >= 0.0f && fabs(yv) >= clampv;
-        dx[dx_off + i] = clamped ? 0.0f : dy[dy_off + i] * slope * gain;
-    }
-}
-
-/* bias_act_grad when n is a multiple of BA_VW, a vector per share. */
-__kernel void bias_act_grad_vec(int n_vec,
-                                __global const float *dy, int dy_off,
-                                __global const float *y, int y_off,
-                                int act, float alpha, float gain, float clampv,
-                                __global float *dx, int dx_off)
-{
-    for (int j = 0; j < BA_ITEMS; j++) {
         int u = item_index(j);
-        if (u >= n_vec)
+        if (u >= n_units)
             return;
         int i = u * BA_VW;
         bavec yv = BA_LOAD(0, y + y_off + i);

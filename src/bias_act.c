@@ -45,7 +45,7 @@ static int bad_params(sg2_ctx *ctx, const char *op, const sg2_bias_act_params *p
     return 0;
 }
 
-/* The kernel with its tuned options, launched over n elements: BA_ITEMS
+/* The kernel with its tuned options, launched over n units: BA_ITEMS
  * per work-item, BA_WG per work-group (clamped to the kernel's limit). */
 static sg2_status launch_tuned(sg2_ctx *ctx, sg2_args *a, size_t n, const char *opts)
 {
@@ -55,15 +55,15 @@ static sg2_status launch_tuned(sg2_ctx *ctx, sg2_args *a, size_t n, const char *
     return sg2_launch(ctx->rt, a, 1, &global, &local, &ctx->err);
 }
 
-/* Elements per vector of the _vec kernels (BA_VW): they run when a plane
- * (bias_act) or the whole tensor (bias_act_grad) is a multiple of it. */
+/* Elements per vector (BA_VW of cl/bias_act.cl) when the planes (bias_act)
+ * or the whole tensor (bias_act_grad) are whole vectors; else 1. */
 #define VEC_WIDTH 8
 
-/* The tuned options plus the vector width, and the kernel `name` built with them. */
-static const sg2_kernel_entry *vec_kernel(sg2_ctx *ctx, const char *name, char *opts, size_t cap)
+/* Kernel `name` built with the tuned options plus the vector width vw. */
+static const sg2_kernel_entry *ba_kernel(sg2_ctx *ctx, const char *name, int vw, char *opts, size_t cap)
 {
     size_t len = strlen(opts);
-    snprintf(opts + len, cap - len, "%s-DBA_VW=%d", len ? " " : "", VEC_WIDTH);
+    snprintf(opts + len, cap - len, "%s-DBA_VW=%d", len ? " " : "", vw);
     return sg2_kernel(ctx, "bias_act.cl", name, opts);
 }
 
@@ -139,15 +139,14 @@ sg2_tensor *sg2_bias_act_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *scale
     sg2_tune_options(ctx, &sg2_tune_family_bias_act,
                      (const int[SG2_TUNE_DIMS]){(int)x->shape[0], C, inner, b != NULL, (int)p->act}, opts,
                      SG2_TUNE_OPTS_LEN);
-    int vec = inner % VEC_WIDTH == 0;
-    const sg2_kernel_entry *k = vec ? vec_kernel(ctx, "bias_act_vec", opts, sizeof opts)
-                                    : sg2_kernel(ctx, "bias_act.cl", "bias_act", opts);
+    int vw = inner % VEC_WIDTH == 0 ? VEC_WIDTH : 1;
+    const sg2_kernel_entry *k = ba_kernel(ctx, "bias_act", vw, opts, sizeof opts);
     if (!y || !k)
         return NULL;
     /* Without a bias, x's buffer stands in for the unused argument: a NULL
      * cl_mem argument is legal but not every driver handles it well. */
     const sg2_tensor *bb = b ? b : x;
-    size_t units = (size_t)x->numel / (vec ? VEC_WIDTH : 1);
+    size_t units = (size_t)x->numel / (size_t)vw;
     sg2_args a = sg2_args_begin(k);
     sg2_args_int(&a, (int)units);
     sg2_args_int(&a, C);
@@ -209,12 +208,11 @@ sg2_tensor *sg2_bias_act_grad(sg2_ctx *ctx,
     char opts[SG2_TUNE_OPTS_LEN + 16];
     sg2_tune_options(ctx, &sg2_tune_family_bias_act_grad, (const int[SG2_TUNE_DIMS]){(int)dy->numel}, opts,
                      SG2_TUNE_OPTS_LEN);
-    int vec = dy->numel % VEC_WIDTH == 0;
-    const sg2_kernel_entry *k = vec ? vec_kernel(ctx, "bias_act_grad_vec", opts, sizeof opts)
-                                    : sg2_kernel(ctx, "bias_act.cl", "bias_act_grad", opts);
+    int vw = dy->numel % VEC_WIDTH == 0 ? VEC_WIDTH : 1;
+    const sg2_kernel_entry *k = ba_kernel(ctx, "bias_act_grad", vw, opts, sizeof opts);
     if (!dx || !k)
         return NULL;
-    size_t units = (size_t)dy->numel / (vec ? VEC_WIDTH : 1);
+    size_t units = (size_t)dy->numel / (size_t)vw;
     sg2_args a = sg2_args_begin(k);
     sg2_args_int(&a, (int)units);
     sg2_args_mem(&a, dy->buf->mem);

@@ -293,7 +293,9 @@ START_TEST(families_agree_with_defaults)
     } shapes[] = {{"upfirdn2d", {3, 13, 11, 2, 1, 2, 1, 4}, 0},
                   {"upfirdn2d", {2, 17, 19, 1, 2, 1, 1, 4}, 0},
                   {"bias_act", {3, 5, 37, 1, 1}, 0},
+                  {"bias_act", {3, 5, 40, 1, 1}, 0}, /* planes of whole vectors */
                   {"bias_act_grad", {1001}, 0},
+                  {"bias_act_grad", {1000}, 0},
                   {"reduce_sum", {3, 7, 131}, 0},
                   {"reduce_sum", {2, 37, 5}, 0},
                   /* {N, Cin, Cout, H, W, k, stride, groups}: grouped, stride 2, 1x1 to 3 */
