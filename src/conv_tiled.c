@@ -208,6 +208,18 @@ static sg2_tensor *pad_planes(sg2_ctx *ctx, const sg2_tensor *x, const sg2_tenso
     return xp;
 }
 
+/* The conv's input as the kernels read it: x padded to hp x wp rows and
+ * columns (pads as in s) and times scale per plane when given; x itself
+ * when it already is that image (1x1 kernels, whole tiles) and needs no
+ * scaling. NULL on error. */
+static const sg2_tensor *padded_input(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
+                                      const sg2_tensor *scale, int hp, int wp)
+{
+    if (hp == s->H && wp == s->W && !s->pad_y && !s->pad_x && !scale)
+        return x;
+    return pad_planes(ctx, x, scale, s->N * s->Cin, s->H, s->W, hp, wp, s->pad_y, s->pad_x);
+}
+
 /* wt[groups][n_cb][cin_g * taps][lanes]; see conv_pack_weight. */
 static sg2_tensor *pack_weight(sg2_ctx *ctx, const sg2_tensor *w, const sg2_conv_shape *s, int lanes, int flip)
 {
@@ -314,11 +326,7 @@ static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, cons
     int hp = (ceil_div(s->Ho, rows) * rows - 1) * s->stride + s->kh;
     int wp = (ceil_div(s->Wo, cols) * cols - 1) * s->stride + s->kw + s->stride - 1;
     size_t mark = sg2_scope_begin(ctx);
-    /* x itself when it already is that padded image (1x1 kernels, whole
-     * tiles) and needs no scaling */
-    const sg2_tensor *xp = x;
-    if (hp != s->H || wp != s->W || s->pad_y || s->pad_x || in_scale)
-        xp = pad_planes(ctx, x, in_scale, s->N * s->Cin, s->H, s->W, hp, wp, s->pad_y, s->pad_x);
+    const sg2_tensor *xp = padded_input(ctx, s, x, in_scale, hp, wp);
     const sg2_tensor *wt = !xp ? NULL : packed ? packed : pack_weight(ctx, w, s, chans, flip);
     if (wt)
         launch_fwd(ctx, s, &t, xp, hp, wp, wt, y);
@@ -514,9 +522,7 @@ static sg2_status sum_splits(sg2_ctx *ctx, const sg2_tensor *part, int n_split, 
     sg2_args_mem(&a, part->buf->mem);
     sg2_args_mem(&a, dw->buf->mem);
     sg2_args_int(&a, (int)dw->offset);
-    size_t local[1] = {lws_for(k, 64)};
-    size_t global[1] = {(size_t)count};
-    return sg2_launch(ctx->rt, &a, 1, global, local, &ctx->err);
+    return sg2_launch1d(ctx, &a, (size_t)count);
 }
 
 static sg2_status launch_wgrad_cv(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *dyt,
@@ -570,9 +576,7 @@ static void wgrad_cv(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, cons
     int block = t->vw * t->nv;
     int cp = ceil_div(s->Cout / s->groups, block) * block;
     int hp = (s->Ho - 1) * s->stride + s->kh, wp = (s->Wo - 1) * s->stride + s->kw;
-    const sg2_tensor *xp = x;
-    if (hp != s->H || wp != s->W || s->pad_y || s->pad_x)
-        xp = pad_planes(ctx, x, NULL, s->N * s->Cin, s->H, s->W, hp, wp, s->pad_y, s->pad_x);
+    const sg2_tensor *xp = padded_input(ctx, s, x, NULL, hp, wp);
     const sg2_tensor *dyt = xp ? channels_last(ctx, s, t, dy, cp) : NULL;
     if (dyt)
         launch_wgrad_cv(ctx, s, t, dyt, cp, xp, hp, wp, dw);
@@ -585,9 +589,7 @@ static void wgrad_rows(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, co
     int wd = ceil_div(s->Wo, t->vw) * t->vw;
     int hp = (s->Ho - 1) * s->stride + s->kh;
     int wp = (wd - 1) * s->stride + s->kw + s->stride - 1;
-    const sg2_tensor *xp = x;
-    if (hp != s->H || wp != s->W || s->pad_y || s->pad_x)
-        xp = pad_planes(ctx, x, NULL, s->N * s->Cin, s->H, s->W, hp, wp, s->pad_y, s->pad_x);
+    const sg2_tensor *xp = padded_input(ctx, s, x, NULL, hp, wp);
     /* dy needs zero columns only when a row is not a whole number of vectors */
     const sg2_tensor *dyp = dy;
     if (xp && wd != s->Wo)
