@@ -189,6 +189,18 @@ static void args_head(sg2_args *a, int planes, int H, int W, int Ho, int Wo, con
     sg2_args_int(a, (int)f->offset);
 }
 
+/* Arguments both kernels share after their own: the leading pads, flip,
+ * gain and the output. */
+static void args_pads_out(sg2_args *a, const sg2_upfirdn2d_params *p, const sg2_tensor *y)
+{
+    sg2_args_int(a, p->pad_x0);
+    sg2_args_int(a, p->pad_y0);
+    sg2_args_int(a, p->flip ? 1 : 0);
+    sg2_args_float(a, p->gain);
+    sg2_args_mem(a, y->buf->mem);
+    sg2_args_int(a, (int)y->offset);
+}
+
 static sg2_status launch_tiled(sg2_ctx *ctx, const sg2_kernel_entry *k, const sg2_upfirdn2d_params *p, int planes,
                                int H, int W, int Ho, int Wo, const sg2_tensor *x, const sg2_tensor *f, sg2_tensor *y,
                                tile_plan *t)
@@ -199,12 +211,7 @@ static sg2_status launch_tiled(sg2_ctx *ctx, const sg2_kernel_entry *k, const sg
                         ((size_t)planes + t->local[2] - 1) / t->local[2] * t->local[2]};
     sg2_args a = sg2_args_begin(k);
     args_head(&a, planes, H, W, Ho, Wo, x, f);
-    sg2_args_int(&a, p->pad_x0);
-    sg2_args_int(&a, p->pad_y0);
-    sg2_args_int(&a, p->flip ? 1 : 0);
-    sg2_args_float(&a, p->gain);
-    sg2_args_mem(&a, y->buf->mem);
-    sg2_args_int(&a, (int)y->offset);
+    args_pads_out(&a, p, y);
     sg2_args_int(&a, t->tx);
     sg2_args_int(&a, t->ty);
     sg2_args_int(&a, t->in_w);
@@ -225,12 +232,7 @@ static sg2_status launch_generic(sg2_ctx *ctx, const sg2_kernel_entry *k, const 
     sg2_args_int(&a, p->up_y);
     sg2_args_int(&a, p->down_x);
     sg2_args_int(&a, p->down_y);
-    sg2_args_int(&a, p->pad_x0);
-    sg2_args_int(&a, p->pad_y0);
-    sg2_args_int(&a, p->flip ? 1 : 0);
-    sg2_args_float(&a, p->gain);
-    sg2_args_mem(&a, y->buf->mem);
-    sg2_args_int(&a, (int)y->offset);
+    args_pads_out(&a, p, y);
     size_t global[3] = {((size_t)Wo + (size_t)px - 1) / (size_t)px, (size_t)Ho, (size_t)planes};
     size_t local[3];
     work_group(k, wg, global, local);
