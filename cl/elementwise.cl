@@ -94,20 +94,37 @@ __kernel void ew_binary_flat(int op, int n,
  * [N, C, H*W] with b's stride 0 along C). Each work-item takes a run of
  * EW_RUN_LEN elements along d2: one division per run, not per element. */
 #define EW_RUN_LEN 16
+
+/* This work-item's run: row i0 * d1 + i1 of the [d0, d1] rows, elements
+ * [k0, k0 + len) along d2; 0 past the last row. */
+static int row_run(int rows, int d1, int d2, int runs, int *i0, int *i1, int *k0, int *len)
+{
+    int g = get_global_id(0), row = g / runs;
+    if (row >= rows)
+        return 0;
+    *i0 = row / d1;
+    *i1 = row % d1;
+    *k0 = (g % runs) * EW_RUN_LEN;
+    *len = min(EW_RUN_LEN, d2 - *k0);
+    return 1;
+}
+
+/* Offset of element (i0, i1, k0) under strides st (s0, s1, s2). */
+static int run_offset(int i0, int i1, int k0, int8 st)
+{
+    return i0 * st.s0 + i1 * st.s1 + k0 * st.s2;
+}
 __kernel void ew_binary_rows(int op, int rows, int d1, int d2, int runs,
                              __global const float *a, int a_off, int8 a_st,
                              __global const float *b, int b_off, int8 b_st,
                              __global float *y, int y_off)
 {
-    int g = get_global_id(0);
-    int row = g / runs, k0 = (g % runs) * EW_RUN_LEN;
-    if (row >= rows)
+    int i0, i1, k0, len;
+    if (!row_run(rows, d1, d2, runs, &i0, &i1, &k0, &len))
         return;
-    int i0 = row / d1, i1 = row % d1;
-    int len = min(EW_RUN_LEN, d2 - k0);
-    __global const float *pa = a + a_off + i0 * a_st.s0 + i1 * a_st.s1 + k0 * a_st.s2;
-    __global const float *pb = b + b_off + i0 * b_st.s0 + i1 * b_st.s1 + k0 * b_st.s2;
-    __global float *py = y + y_off + row * d2 + k0;
+    __global const float *pa = a + a_off + run_offset(i0, i1, k0, a_st);
+    __global const float *pb = b + b_off + run_offset(i0, i1, k0, b_st);
+    __global float *py = y + y_off + (i0 * d1 + i1) * d2 + k0;
     for (int k = 0; k < len; k++)
         py[k] = binary_op(op, pa[k * a_st.s2], pb[k * b_st.s2]);
 }
@@ -165,14 +182,11 @@ __kernel void copy_rows(int rows, int d1, int d2, int runs,
                         __global const float *x, int x_off, int8 x_st,
                         __global float *y, int y_off, int8 y_st)
 {
-    int g = get_global_id(0);
-    int row = g / runs, k0 = (g % runs) * EW_RUN_LEN;
-    if (row >= rows)
+    int i0, i1, k0, len;
+    if (!row_run(rows, d1, d2, runs, &i0, &i1, &k0, &len))
         return;
-    int i0 = row / d1, i1 = row % d1;
-    int len = min(EW_RUN_LEN, d2 - k0);
-    __global const float *px = x + x_off + i0 * x_st.s0 + i1 * x_st.s1 + k0 * x_st.s2;
-    __global float *py = y + y_off + i0 * y_st.s0 + i1 * y_st.s1 + k0 * y_st.s2;
+    __global const float *px = x + x_off + run_offset(i0, i1, k0, x_st);
+    __global float *py = y + y_off + run_offset(i0, i1, k0, y_st);
     for (int k = 0; k < len; k++)
         py[k * y_st.s2] = px[k * x_st.s2];
 }
