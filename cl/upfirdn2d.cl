@@ -42,6 +42,11 @@ static int first_tap(int u0, int up)
 #ifndef UPF_TILED
 #define UPF_TILED 0
 #endif
+/* UPF_ROWS: > 0 = build upfirdn2d_rows (at the end), UPF_ROWS output rows
+ * per work-item; the host's default where the op's constants allow it. */
+#ifndef UPF_ROWS
+#define UPF_ROWS 0
+#endif
 
 #if UPF_SPEC
 #define K_FH UPF_FH
@@ -273,6 +278,175 @@ __kernel void upfirdn2d_tiled(int planes, int H, int W, int Ho, int Wo,
                         acc += g2[(ty0 + a * UPF_UPY) * GX_N + tx0 + b * UPF_UPX] * xs[(sy + a) * in_w + sx + b];
                 yr[c] = acc;
             }
+    }
+}
+#endif
+
+#if UPF_ROWS
+/* The rows path, for up and down factors of 1 or 2: a work-item computes a
+ * strip of 8 output-column groups (UPF_UPX columns each, one per x phase),
+ * as float8 vectors, walking UPF_ROWS output rows (a multiple of UPF_UPY)
+ * down the plane. The vectors are explicit, so a CPU device runs them as
+ * SIMD whatever it makes of the work-items, and they are plain OpenCL C
+ * that any device takes. With the filter size, factors and leading pads
+ * all constants, every tap, phase and offset is known at compile time.
+ * Each input row is loaded once per work-item and, for a separable
+ * filter, run once through the x taps; the result feeds the ceil(fh/up)
+ * output rows whose windows hold that row. No local memory, no barriers. */
+#if !defined(UPF_FH) || !defined(UPF_PADX0) || !defined(UPF_PADY0)
+#error "UPF_ROWS needs -DUPF_FH, UPF_FW, UPF_UPX, UPF_UPY, UPF_DOWNX, UPF_DOWNY, UPF_PADX0, UPF_PADY0"
+#endif
+#if UPF_UPX > 2 || UPF_DOWNX > 2
+#error "upfirdn2d_rows takes x factors of 1 or 2"
+#endif
+#define RT_X ((UPF_FW + UPF_UPX - 1) / UPF_UPX)
+#define RT_Y ((UPF_FH + UPF_UPY - 1) / UPF_UPY)
+#define RG_X (RT_X * UPF_UPX)
+#define RG_Y (RT_Y * UPF_UPY)
+/* ceil(u / up) for constants of either sign, and the first tap (phase) of
+ * a window starting at upsampled u. */
+#define CDIV(u, up) ((u) >= 0 ? ((u) + (up) - 1) / (up) : -((-(u)) / (up)))
+#define PHASE(u, up) ((((-(u)) % (up)) + (up)) % (up))
+/* Sample offsets (from the strip's first staged sample) and phases of
+ * phase column c and output row r. */
+#define OFF_X(c) (CDIV((c) * UPF_DOWNX - UPF_PADX0, UPF_UPX) - CDIV(-UPF_PADX0, UPF_UPX))
+#define PH_X(c) PHASE((c) * UPF_DOWNX - UPF_PADX0, UPF_UPX)
+#define OFF_Y(r) (CDIV((r) * UPF_DOWNY - UPF_PADY0, UPF_UPY) - CDIV(-UPF_PADY0, UPF_UPY))
+#define PH_Y(r) PHASE((r) * UPF_DOWNY - UPF_PADY0, UPF_UPY)
+/* Samples a strip reads per row (16 spare, so every vector load below stays
+ * inside the array), and input rows it walks. */
+#define SPAN_X (7 * UPF_DOWNX + OFF_X(UPF_UPX - 1) + RT_X)
+#define SPAN_Y (OFF_Y(UPF_ROWS - 1) + RT_Y)
+
+/* The 8 samples of lanes 0..7 at sample offset o: consecutive, or every
+ * other one when the output steps two samples. */
+#if UPF_DOWNX == 1
+#define LANES(xs, o) vload8(0, (xs) + (o))
+#else
+#define LANES(xs, o) vload16(0, (xs) + (o)).even
+#endif
+
+/* Global range (strips rounded up to the work-group, ceil(Ho / UPF_ROWS),
+ * planes rounded up); a strip is 8 * UPF_UPX output columns. */
+__kernel void upfirdn2d_rows(int planes, int H, int W, int Ho, int Wo,
+                             __global const float *x, int x_off, /* [planes, H, W] */
+                             __global const float *f, int f_off, /* [fh, fw] */
+                             int pad_x0, int pad_y0,             /* equal to UPF_PADX0, UPF_PADY0 */
+                             int flip, float gain,
+                             __global float *y, int y_off)       /* [planes, Ho, Wo] */
+{
+    (void)pad_x0;
+    (void)pad_y0;
+    int strip = get_global_id(0), oy0 = get_global_id(1) * UPF_ROWS, plane = get_global_id(2);
+    int ox0 = strip * 8 * UPF_UPX;
+    if (plane >= planes || ox0 >= Wo)
+        return;
+    /* The taps as the window reads them (flip 0: reversed), times gain, zero
+     * past the filter. A rank-one g2 is the outer product of its row sums
+     * and column sums over its total; the test allows float rounding of an
+     * outer product computed in higher precision. All indices constant. */
+    float g2[RG_Y][RG_X], gx[RG_X], gy[RG_Y], total = 0.0f, mag = 0.0f;
+    for (int ty = 0; ty < RG_Y; ty++)
+        for (int tx = 0; tx < RG_X; tx++) {
+            float v = 0.0f;
+            if (ty < UPF_FH && tx < UPF_FW)
+                v = flip ? f[f_off + ty * UPF_FW + tx] : f[f_off + (UPF_FH - 1 - ty) * UPF_FW + (UPF_FW - 1 - tx)];
+            g2[ty][tx] = v * gain;
+            total += g2[ty][tx];
+            mag = fmax(mag, fabs(g2[ty][tx]));
+        }
+    for (int ty = 0; ty < RG_Y; ty++) {
+        gy[ty] = 0.0f;
+        for (int tx = 0; tx < RG_X; tx++)
+            gy[ty] += g2[ty][tx];
+        gy[ty] = total != 0.0f ? gy[ty] / total : 0.0f;
+    }
+    for (int tx = 0; tx < RG_X; tx++) {
+        gx[tx] = 0.0f;
+        for (int ty = 0; ty < RG_Y; ty++)
+            gx[tx] += g2[ty][tx];
+    }
+    int sep = fabs(total) > 1e-3f * mag;
+    for (int ty = 0; ty < RG_Y; ty++)
+        for (int tx = 0; tx < RG_X; tx++)
+            if (fabs(g2[ty][tx] - gy[ty] * gx[tx]) > 1e-5f * mag)
+                sep = 0;
+
+    int sx = strip * 8 * UPF_DOWNX + CDIV(-UPF_PADX0, UPF_UPX);
+    int sy = oy0 / UPF_UPY * UPF_DOWNY + CDIV(-UPF_PADY0, UPF_UPY);
+    int inside_x = sx >= 0 && sx + SPAN_X <= W;
+    __global const float *xp = x + x_off + (size_t)plane * H * W;
+    float8 acc[UPF_ROWS][UPF_UPX];
+    for (int r = 0; r < UPF_ROWS; r++)
+        for (int c = 0; c < UPF_UPX; c++)
+            acc[r][c] = (float8)(0.0f);
+#pragma unroll
+    for (int k = 0; k < SPAN_Y; k++) {
+        int iy = sy + k;
+        if (iy < 0 || iy >= H)
+            continue;
+        __global const float *xr = xp + iy * W + sx;
+        float xs[SPAN_X + 16];
+        if (inside_x)
+            for (int q = 0; q < SPAN_X; q++)
+                xs[q] = xr[q];
+        else
+            for (int q = 0; q < SPAN_X; q++)
+                xs[q] = sx + q >= 0 && sx + q < W ? xr[q] : 0.0f;
+        for (int q = SPAN_X; q < SPAN_X + 16; q++)
+            xs[q] = 0.0f;
+        if (sep) {
+            float8 h[UPF_UPX];
+            for (int c = 0; c < UPF_UPX; c++) {
+                h[c] = (float8)(0.0f);
+                for (int j = 0; j < RT_X; j++)
+                    h[c] += gx[PH_X(c) + j * UPF_UPX] * LANES(xs, OFF_X(c) + j);
+            }
+#pragma unroll
+            for (int r = 0; r < UPF_ROWS; r++) {
+                int a = k - OFF_Y(r);
+                if (a >= 0 && a < RT_Y)
+                    for (int c = 0; c < UPF_UPX; c++)
+                        acc[r][c] += gy[PH_Y(r) + a * UPF_UPY] * h[c];
+            }
+        } else {
+#pragma unroll
+            for (int r = 0; r < UPF_ROWS; r++) {
+                int a = k - OFF_Y(r);
+                if (a >= 0 && a < RT_Y)
+                    for (int c = 0; c < UPF_UPX; c++)
+                        for (int j = 0; j < RT_X; j++)
+                            acc[r][c] += g2[PH_Y(r) + a * UPF_UPY][PH_X(c) + j * UPF_UPX] * LANES(xs, OFF_X(c) + j);
+            }
+        }
+    }
+    __global float *yp = y + y_off + (size_t)plane * Ho * Wo;
+    int whole = ox0 + 8 * UPF_UPX <= Wo;
+    for (int r = 0; r < UPF_ROWS; r++) {
+        if (oy0 + r >= Ho)
+            break;
+        __global float *yr = yp + (oy0 + r) * Wo + ox0;
+#if UPF_UPX == 1
+        float8 o = acc[r][0];
+        if (whole) {
+            vstore8(o, 0, yr);
+            continue;
+        }
+        float vals[8];
+        vstore8(o, 0, vals);
+#else
+        float16 o;
+        o.even = acc[r][0];
+        o.odd = acc[r][1];
+        if (whole) {
+            vstore16(o, 0, yr);
+            continue;
+        }
+        float vals[16];
+        vstore16(o, 0, vals);
+#endif
+        for (int i = 0; i < 8 * UPF_UPX && ox0 + i < Wo; i++)
+            yr[i] = vals[i];
     }
 }
 #endif

@@ -162,17 +162,39 @@ static int plan_tiles(const sg2_upfirdn2d_params *p, int planes, int Ho, int Wo,
     return 1;
 }
 
-/* $SG2_UPFIRDN2D = "generic" forces the generic kernel (A/B comparisons);
- * unset or "tiled", the tuned choice. -1 on a bad value (error in ctx). */
-static int tiled_allowed(sg2_ctx *ctx)
+/* Which kernel runs an op. */
+typedef enum upf_kernel { UPF_TUNED, UPF_K_ROWS, UPF_K_TILED, UPF_K_GENERIC, UPF_BAD } upf_kernel;
+
+/* $SG2_UPFIRDN2D = "rows", "tiled" or "generic" forces that kernel (A/B
+ * comparisons; an op it cannot run takes the next one down the list);
+ * unset, the tuned choice. UPF_BAD on any other value (error in ctx). */
+static upf_kernel forced_kernel(sg2_ctx *ctx)
 {
     const char *v = getenv("SG2_UPFIRDN2D");
-    if (!v || !*v || strcmp(v, "tiled") == 0)
-        return 1;
+    if (!v || !*v)
+        return UPF_TUNED;
+    if (strcmp(v, "rows") == 0)
+        return UPF_K_ROWS;
+    if (strcmp(v, "tiled") == 0)
+        return UPF_K_TILED;
     if (strcmp(v, "generic") == 0)
-        return 0;
-    sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d: SG2_UPFIRDN2D=%s (expected \"tiled\" or \"generic\")", v);
-    return -1;
+        return UPF_K_GENERIC;
+    sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d: SG2_UPFIRDN2D=%s (expected \"rows\", \"tiled\" or \"generic\")", v);
+    return UPF_BAD;
+}
+
+/* Filters, factors and leading pads the rows kernel takes: its tap arrays
+ * and unrolled loops are sized by them at compile time, and its vectors
+ * step one or two samples. */
+#define ROWS_MAX_TAPS 8
+#define ROWS_MAX_FACTOR 2
+#define ROWS_MAX_PAD 16
+
+static int rows_fit(const sg2_upfirdn2d_params *p, int fh, int fw)
+{
+    return fh <= ROWS_MAX_TAPS && fw <= ROWS_MAX_TAPS && p->up_x <= ROWS_MAX_FACTOR && p->up_y <= ROWS_MAX_FACTOR &&
+           p->down_x <= ROWS_MAX_FACTOR && p->down_y <= ROWS_MAX_FACTOR && abs(p->pad_x0) <= ROWS_MAX_PAD &&
+           abs(p->pad_y0) <= ROWS_MAX_PAD;
 }
 
 /* Arguments both kernels share, up to the filter offset. */
@@ -218,6 +240,28 @@ static sg2_status launch_tiled(sg2_ctx *ctx, const sg2_kernel_entry *k, const sg
     sg2_args_int(&a, t->in_h);
     sg2_args_local(&a, plane_bytes(t) * t->local[2]);
     return sg2_launch(ctx->rt, &a, 3, global, t->local, &ctx->err);
+}
+
+/* Work-groups of up to wg items along a row of strips, filled up with
+ * planes when a row is short. */
+static sg2_status launch_rows(sg2_ctx *ctx, const sg2_kernel_entry *k, const sg2_upfirdn2d_params *p, int planes,
+                              int H, int W, int Ho, int Wo, const sg2_tensor *x, const sg2_tensor *f, sg2_tensor *y,
+                              int rows, int wg)
+{
+    size_t groups_x = (size_t)((Wo + 8 * p->up_x - 1) / (8 * p->up_x)), lx = 1, lz = 1;
+    size_t cap = wg > 0 ? (size_t)wg : 64;
+    while (lx * 2 <= cap && lx < groups_x)
+        lx *= 2;
+    while (lx * lz * 2 <= cap && lz < (size_t)planes)
+        lz *= 2;
+    size_t local[3] = {lx, 1, lz};
+    sg2_tune_clamp_local(local, 3, k->max_work_group);
+    size_t global[3] = {(groups_x + local[0] - 1) / local[0] * local[0], (size_t)((Ho + rows - 1) / rows),
+                        ((size_t)planes + local[2] - 1) / local[2] * local[2]};
+    sg2_args a = sg2_args_begin(k);
+    args_head(&a, planes, H, W, Ho, Wo, x, f);
+    args_pads_out(&a, p, y);
+    return sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err);
 }
 
 static sg2_status launch_generic(sg2_ctx *ctx, const sg2_kernel_entry *k, const sg2_upfirdn2d_params *p, int planes,
@@ -288,30 +332,49 @@ sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx,
     const int dims[SG2_TUNE_DIMS] = {planes, H, W, p->up_x, p->down_x, p->pad_x0, p->pad_x1, fw};
     char opts[SG2_TUNE_OPTS_LEN];
     sg2_tune_options(ctx, &sg2_tune_family_upfirdn2d, dims, opts, sizeof opts);
-    int allowed = tiled_allowed(ctx);
+    upf_kernel forced = forced_kernel(ctx);
+    upf_kernel use = forced != UPF_TUNED ? forced
+                     : sg2_tune_option_value(opts, "UPF_ROWS", 8) > 0 ? UPF_K_ROWS
+                     : sg2_tune_option_value(opts, "UPF_TILED", 1) ? UPF_K_TILED
+                                                                  : UPF_K_GENERIC;
+    if (use == UPF_K_ROWS && !rows_fit(p, fh, fw))
+        use = UPF_K_TILED;
     tile_plan t;
     int twg = sg2_tune_option_value(opts, "UPF_TWG", 16), tlx = sg2_tune_option_value(opts, "UPF_TLX", 1);
-    int tiled = allowed > 0 && sg2_tune_option_value(opts, "UPF_TILED", 1) &&
-                plan_tiles(p, planes, (int)Ho, (int)Wo, fh, fw, twg, tlx, sg2_tune_option_value(opts, "UPF_TILE", 64),
-                           (size_t)ctx->rt->dev.local_mem, &t);
+    if (use == UPF_K_TILED &&
+        !plan_tiles(p, planes, (int)Ho, (int)Wo, fh, fw, twg, tlx, sg2_tune_option_value(opts, "UPF_TILE", 64),
+                    (size_t)ctx->rt->dev.local_mem, &t))
+        use = UPF_K_GENERIC;
+    /* Rows a work-item walks: whole rounds of up_y, so every work-item's
+     * rows start on the same phase. */
+    int rows = sg2_tune_option_value(opts, "UPF_ROWS", 8);
+    rows = rows > 0 ? rows : 8;
+    rows = (rows + p->up_y - 1) / p->up_y * p->up_y;
     /* Only what changes the kernel's code goes into its build options: the
      * work-group macros are the host's, so candidates differing only in
      * them share one program. */
     int px = sg2_tune_option_value(opts, "UPF_PX", 1), spec = sg2_tune_option_value(opts, "UPF_SPEC", 0);
-    char build[160];
-    if (tiled) /* flip stays a run-time argument there */
+    char build[200];
+    if (use == UPF_K_ROWS) /* flip and gain stay run-time arguments */
+        snprintf(build, sizeof build, "-DUPF_ROWS=%d -DUPF_FH=%d -DUPF_FW=%d -DUPF_UPX=%d -DUPF_UPY=%d -DUPF_DOWNX=%d"
+                 " -DUPF_DOWNY=%d -DUPF_PADX0=%d -DUPF_PADY0=%d", rows, fh, fw, p->up_x, p->up_y, p->down_x,
+                 p->down_y, p->pad_x0, p->pad_y0);
+    else if (use == UPF_K_TILED) /* flip stays a run-time argument there */
         snprintf(build, sizeof build, "-DUPF_TILED=1 -DUPF_FH=%d -DUPF_FW=%d -DUPF_UPX=%d -DUPF_UPY=%d -DUPF_DOWNX=%d"
                  " -DUPF_DOWNY=%d", fh, fw, p->up_x, p->up_y, p->down_x, p->down_y);
     else
         snprintf(build, sizeof build, "-DUPF_PX=%d -DUPF_SPEC=%d", px, spec ? 1 : 0);
-    if (!tiled && spec)
+    if (use == UPF_K_GENERIC && spec)
         specialize(build, sizeof build, p, fh, fw);
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "upfirdn2d.cl", tiled ? "upfirdn2d_tiled" : "upfirdn2d", build);
-    if (!y || !k || allowed < 0)
+    static const char *const names[] = {"", "upfirdn2d_rows", "upfirdn2d_tiled", "upfirdn2d", ""};
+    const sg2_kernel_entry *k = forced == UPF_BAD ? NULL : sg2_kernel(ctx, "upfirdn2d.cl", names[use], build);
+    if (!y || !k)
         return NULL;
-    sg2_status st = tiled ? launch_tiled(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, x, f, y, &t)
-                          : launch_generic(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, fh, fw, x, f, y,
-                                           px, sg2_tune_option_value(opts, "UPF_WG", 64));
+    int wg = sg2_tune_option_value(opts, "UPF_WG", 64);
+    sg2_status st = use == UPF_K_ROWS  ? launch_rows(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, x, f, y, rows, wg)
+                    : use == UPF_K_TILED ? launch_tiled(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, x, f, y, &t)
+                                         : launch_generic(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, fh, fw, x, f, y,
+                                                          px, wg);
     if (st)
         return NULL;
     /* Only x is an input: the filter rides along as a saved constant. */
@@ -351,27 +414,32 @@ sg2_tensor *sg2_fir_filter(sg2_ctx *ctx, const float *taps, /* [n] */ int n)
  * row (1: each walks whole rows, what a CPU vectorizes), tiles of at most
  * UPF_TILE outputs a side. */
 
-/* v: the space's values in order. The generic kernel ignores the tiled
+/* v: the space's values in order. The rows kernel (UPF_ROWS > 0, the
+ * default) reads only UPF_WG and UPF_ROWS, so the others stay at their
+ * defaults with it. The generic kernel ignores the tiled
  * one's macros, so those stay at their defaults when UPF_TILED is 0 (the
  * search then spends no time on copies). Not the other way round: a tiled
  * op falls back to the generic kernel where no tile fits, with UPF_WG,
  * UPF_PX and UPF_SPEC. */
 static int upfirdn2d_valid(const int *v, const void *dev)
 {
+    if (v[7] && (v[1] != 1 || v[2] != 0 || v[3] != 1 || v[4] != 16 || v[5] != 1 || v[6] != 64))
+        return 0;
     if (!v[3] && (v[4] != 16 || v[5] != 1 || v[6] != 64))
         return 0;
     return (size_t)v[0] <= ((const sg2_device_info *)dev)->max_work_group;
 }
 
 static const sg2_tune_space upfirdn2d_space = {
-    7,
+    8,
     {{"UPF_WG", 5, {64, 16, 32, 128, 256}},
      {"UPF_PX", 4, {1, 2, 4, 8}},
      {"UPF_SPEC", 2, {0, 1}},
      {"UPF_TILED", 2, {1, 0}},
      {"UPF_TWG", 3, {16, 4, 64}},
      {"UPF_TLX", 2, {1, 16}},
-     {"UPF_TILE", 2, {64, 32}}},
+     {"UPF_TILE", 2, {64, 32}},
+     {"UPF_ROWS", 4, {8, 4, 16, 0}}},
     upfirdn2d_valid,
 };
 

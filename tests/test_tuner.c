@@ -246,8 +246,11 @@ START_TEST(cached_values_outside_space_ignored)
 {
     const int dims[SG2_TUNE_DIMS] = {3, 13, 11, 2, 1, 2, 1, 4};
     char opts[SG2_TUNE_OPTS_LEN];
-    options_from_cache("{\"UPF_PX\": 2, \"UPF_SPEC\": 1}", dims, opts, sizeof opts);
-    ck_assert_str_eq(opts, "-DUPF_PX=2 -DUPF_SPEC=1");
+    options_from_cache("{\"UPF_PX\": 2, \"UPF_SPEC\": 1, \"UPF_ROWS\": 0}", dims, opts, sizeof opts);
+    ck_assert_str_eq(opts, "-DUPF_PX=2 -DUPF_SPEC=1 -DUPF_ROWS=0");
+    /* Valid values, but not together: the rows kernel reads no UPF_PX. */
+    options_from_cache("{\"UPF_PX\": 2, \"UPF_ROWS\": 8}", dims, opts, sizeof opts);
+    ck_assert_str_eq(opts, "");
     options_from_cache("{\"UPF_PX\": 0}", dims, opts, sizeof opts);
     ck_assert_str_eq(opts, "");
     options_from_cache("{\"UPF_UNKNOWN\": 1}", dims, opts, sizeof opts);

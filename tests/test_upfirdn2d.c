@@ -133,9 +133,10 @@ static void ref_fn(double *y, const double *x, void *user)
                       c->px1, c->py0, c->py1, c->flip, c->gain);
 }
 
-/* Both kernels: the tiled one (the default where a tile fits) and the
- * generic one, which $SG2_UPFIRDN2D=generic forces. */
-static const char *const kernels[] = {"tiled", "generic"};
+/* Each kernel, forced by $SG2_UPFIRDN2D: rows (the default for factors of
+ * 1 and 2 and filters up to 8 taps; others fall back to tiled), tiled
+ * (where a tile fits) and generic. */
+static const char *const kernels[] = {"rows", "tiled", "generic"};
 
 START_TEST(test_upfirdn2d_forward)
 {
@@ -434,8 +435,8 @@ int main(void)
     Suite *s = suite_create("upfirdn2d");
     TCase *tc = tcase_create("upfirdn2d");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_upfirdn2d_forward, 0, 2);
-    tcase_add_loop_test(tc, test_upfirdn2d_offset_input, 0, 2);
+    tcase_add_loop_test(tc, test_upfirdn2d_forward, 0, 3);
+    tcase_add_loop_test(tc, test_upfirdn2d_offset_input, 0, 3);
     tcase_add_test(tc, test_fir_filter);
     tcase_add_test(tc, test_upfirdn2d_grad);
     tcase_add_test(tc, test_upfirdn2d_second_order);
