@@ -1,5 +1,5 @@
 /* Generator throughput at the reference's presets: images/s of mapping +
- * synthesis (fused modulated conv, constant noise, psi 1, random init
+ * synthesis (modulated conv as the generate command runs it, constant noise, psi 1, random init
  * weights) per batch size, with GFLOP per image counted from the layer
  * shapes and the device memory the pass needed.
  *
@@ -8,11 +8,12 @@
  *
  * Usage: bench_generate [--presets 32,64,256,1024] [--batches 1,8]
  *                       [--repeats N] [--budget SECONDS] [--cmax N] [--map N]
- *                       [--modconv fused|nonfused]
+ *                       [--modconv auto|fused|nonfused]
  * --cmax and --map replace every chosen preset's channel_max (512) and
  * mapping depth (the Speed issue's 32^2 setting is --cmax 256 --map 2).
- * --modconv picks the modulated convolution timed: fused (per-sample
- * weights, grouped conv: the reference's inference path; default) or
+ * --modconv picks the modulated convolution timed: auto (what the generate
+ * command runs: fused for one image, non-fused for more; default), fused
+ * (per-sample weights, grouped conv: the reference's inference path) or
  * nonfused (scale, shared-weight conv, scale: its training path).
  * --batches defaults to 1,8 (1,2 at 1024^2, whose activations at batch 8
  * would pass PoCL's 1 GiB buffer limit). The number of timed runs is what
@@ -132,7 +133,7 @@ typedef struct bench_opts {
     const long *batches;
     int n_batches; /* 0: the preset's default */
     long cmax, map; /* 0: the preset's */
-    int fused;      /* modulated conv path timed: 1 fused (the reference's inference), 0 non-fused */
+    int fused;      /* modulated conv path timed: SG2_MODCONV_* */
 } bench_opts;
 
 /* Warm-up (also checked finite), then timed runs; prints the table row and
@@ -231,7 +232,7 @@ static int bench_preset(sg2_ctx *ctx, const preset *chosen, const bench_opts *o)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_generate [--presets 32,64,256,1024] [--batches 1,8] [--repeats N] "
-                    "[--budget SECONDS] [--cmax N] [--map N] [--modconv fused|nonfused]\n");
+                    "[--budget SECONDS] [--cmax N] [--map N] [--modconv auto|fused|nonfused]\n");
     return 2;
 }
 
@@ -239,7 +240,7 @@ int main(int argc, char **argv)
 {
     const char *which = "32,64,256,1024", *batches = NULL;
     long repeats = 10, budget = 60, cmax = 0, map = 0;
-    int fused = 1;
+    int fused = SG2_MODCONV_AUTO;
     sg2_error err = {0};
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc)
@@ -252,9 +253,14 @@ int main(int argc, char **argv)
             if (sg2_parse_long(argv[i + 1], 1, 1000, "--repeats", &repeats, &err))
                 break;
         } else if (strcmp(argv[i], "--modconv") == 0) {
-            if (strcmp(argv[i + 1], "fused") && strcmp(argv[i + 1], "nonfused"))
+            if (strcmp(argv[i + 1], "auto") == 0)
+                fused = SG2_MODCONV_AUTO;
+            else if (strcmp(argv[i + 1], "fused") == 0)
+                fused = SG2_MODCONV_FUSED;
+            else if (strcmp(argv[i + 1], "nonfused") == 0)
+                fused = SG2_MODCONV_NONFUSED;
+            else
                 return usage();
-            fused = strcmp(argv[i + 1], "fused") == 0;
         } else if (strcmp(argv[i], "--cmax") == 0) {
             if (sg2_parse_long(argv[i + 1], 1, 4096, "--cmax", &cmax, &err))
                 break;

@@ -47,7 +47,7 @@ static sg2_tensor *gen_forward(sg2_ctx *ctx, sg2_generator *g, int n)
     sg2_random_seed(ctx, 1234);
     sg2_tensor *z = sg2_rand_normal(ctx, 2, (const int64_t[]){n, g->cfg.z_dim}); /* [n, z_dim] */
     sg2_mapping_args m = {.truncation_psi = 1.0f};
-    sg2_synthesis_args s = {.noise_mode = SG2_NOISE_CONST, .fused_modconv = 1};
+    sg2_synthesis_args s = {.noise_mode = SG2_NOISE_CONST, .fused_modconv = SG2_MODCONV_AUTO};
     sg2_tensor *ws = sg2_mapping_forward(ctx, g, z, NULL, &m); /* [n, num_ws, w_dim] */
     return sg2_synthesis_forward(ctx, g, ws, &s);
 }

@@ -224,7 +224,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, const struct optio
 static sg2_gen_args gen_args(const common_opts *o)
 {
     return (sg2_gen_args){.truncation_psi = (float)o->psi, .truncation_cutoff = (int)o->cutoff,
-                          .noise_mode = o->noise, .fused_modconv = 1};
+                          .noise_mode = o->noise, .fused_modconv = SG2_MODCONV_AUTO};
 }
 
 static int default_batch(const sg2_g_config *c, long batch)

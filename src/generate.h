@@ -14,7 +14,7 @@ typedef struct sg2_gen_args {
     float truncation_psi;      /* 1: off */
     int truncation_cutoff;     /* <= 0: all ws */
     sg2_noise_mode noise_mode;
-    int fused_modconv;         /* 1 for inference (per-sample grouped conv) */
+    int fused_modconv;         /* SG2_MODCONV_* (src/network.h); AUTO for inference */
 } sg2_gen_args;
 
 /* ws[n, num_ws, w_dim] from z[n, z_dim] and c[n, c_dim] (NULL when the network

@@ -404,7 +404,7 @@ static sg2_status write_fakes(sg2_ctx *ctx, trainer *t, const char *file)
     int batch = t->o->batch_gpu > 0 ? t->o->batch_gpu : 8;
     float *ws = malloc((size_t)batch * wsz * sizeof *ws), *out = malloc((size_t)batch * img * sizeof *out);
     uint8_t *chw = malloc((size_t)n * img);
-    sg2_gen_args ga = {.truncation_psi = 1.0f, .noise_mode = SG2_NOISE_CONST, .fused_modconv = 1};
+    sg2_gen_args ga = {.truncation_psi = 1.0f, .noise_mode = SG2_NOISE_CONST, .fused_modconv = SG2_MODCONV_AUTO};
     if (!ws || !out || !chw)
         sg2_error_set(&ctx->err, SG2_ERR_NOMEM, "grid: out of memory");
     int saved = ctx->grad_enabled;
@@ -415,7 +415,7 @@ static sg2_status write_fakes(sg2_ctx *ctx, trainer *t, const char *file)
         if (!sg2_generate_ws(ctx, &t->G_ema, t->grid_z + (size_t)s * t->G_ema.cfg.z_dim,
                              t->grid_c ? t->grid_c + (size_t)s * t->reals->c_dim : NULL, m, &ga, ws)) {
             sg2_tensor *tw = sg2_tensor_from_host(ctx, 3, (const int64_t[]){m, t->G_ema.num_ws, t->G_ema.cfg.w_dim}, ws);
-            sg2_synthesis_args sa = {.noise_mode = SG2_NOISE_CONST, .fused_modconv = 1};
+            sg2_synthesis_args sa = {.noise_mode = SG2_NOISE_CONST, .fused_modconv = SG2_MODCONV_AUTO};
             sg2_tensor *imgs = sg2_synthesis_forward(ctx, &t->G_ema, tw, &sa);
             if (imgs && !sg2_tensor_read(ctx, imgs, out))
                 sg2_image_to_u8_drange(chw + (size_t)s * img, out, (long)(m * img), -1.0, 1.0);

@@ -102,13 +102,18 @@ static void run_case(const char *name)
     expect(ctx, &vc, ws, "ws", "mapping");
     sg2_mapping_args mt = {.truncation_psi = 0.7f, .truncation_cutoff = 3};
     expect(ctx, &vc, sg2_mapping_forward(ctx, &vc.g, z, c, &mt), "ws_trunc", "truncation");
-    for (int fused = 0; fused <= 1; fused++) {
+    /* Both modulated-conv paths, and the one AUTO picks for this batch. */
+    static const int paths[3] = {SG2_MODCONV_NONFUSED, SG2_MODCONV_FUSED, SG2_MODCONV_AUTO};
+    static const char *const path_names[3] = {"synthesis (non-fused, const noise)", "synthesis (fused, const noise)",
+                                              "synthesis (auto, const noise)"};
+    for (int k = 0; k < 3; k++) {
+        int fused = paths[k];
         sg2_synthesis_args sc = {.noise_mode = SG2_NOISE_CONST, .fused_modconv = fused};
         sg2_tensor *img = sg2_synthesis_forward(ctx, &vc.g, ws, &sc);
-        expect(ctx, &vc, img, "img", fused ? "synthesis (fused, const noise)" : "synthesis (non-fused, const noise)");
+        expect(ctx, &vc, img, "img", path_names[k]);
         sg2_synthesis_args sn = {.noise_mode = SG2_NOISE_NONE, .fused_modconv = fused};
         expect(ctx, &vc, sg2_synthesis_forward(ctx, &vc.g, ws, &sn), "img_none", "synthesis (no noise)");
-        if (!fused) {
+        if (fused == SG2_MODCONV_NONFUSED) {
             sg2_tensor *img_ref = vec_tensor(ctx, &vc, "img");
             expect(ctx, &vc, sg2_discriminator_forward(ctx, &vc.d, img_ref, c), "logits", "D(img)");
         }
