@@ -213,7 +213,22 @@ __kernel void reduce_sum(int n_out, int n_red, int n_split,
     int r_begin = min(n_red, split * part_len), r_stop = min(n_red, r_begin + part_len);
     float sum = 0.0f, comp = 0.0f;
     /* No early return: every work-item must reach the barriers. */
-    if (o < n_out) {
+    if (o < n_out && n_split == 1 && red.s0 == 1 && red.s1 == 1 && red.s2 == 1 && red.s3 == 1) {
+        /* At most two summed axes (after the host merged them: a bias
+         * gradient sums [N, H*W] per channel): nested loops, no index
+         * division per element, the work-items of an output interleaved
+         * along the inner axis so neighbours read neighbours. */
+        __global const float *xo = x + x_off + strided_offset(o, keep, keep_strides);
+        for (int m = 0; m < red.s4; m++) {
+            __global const float *p = xo + m * red_strides.s4;
+            for (int k = sub; k < red.s5; k += EW_SUB) {
+                float v = p[k * red_strides.s5] - comp;
+                float t = sum + v;
+                comp = (t - sum) - v;
+                sum = t;
+            }
+        }
+    } else if (o < n_out) {
         int base = x_off + strided_offset(o, keep, keep_strides);
 #if EW_RUN
         /* One strided_offset per stretch along the innermost summed axis. */

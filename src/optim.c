@@ -1,6 +1,7 @@
 #include "src/optim.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,23 +54,8 @@ void sg2_adam_free(sg2_adam *opt)
     memset(opt, 0, sizeof *opt);
 }
 
-/* In place; returns the count of replaced values through a device sum. */
-static sg2_tensor *sanitize(sg2_ctx *ctx, sg2_tensor *g)
-{
-    sg2_tensor *flags = sg2_tensor_empty(ctx, g->ndim, g->shape);
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "optim.cl", "sanitize_grad", NULL);
-    if (!flags || !k)
-        return NULL;
-    sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, (int)g->numel);
-    sg2_args_mem(&a, g->buf->mem);
-    sg2_args_int(&a, (int)g->offset);
-    sg2_args_mem(&a, flags->buf->mem);
-    sg2_args_int(&a, (int)flags->offset);
-    if (sg2_launch1d(ctx, &a, (size_t)g->numel))
-        return NULL;
-    return sg2_sum_all(ctx, flags);
-}
+/* Elements per adam_step work-item (cl/optim.cl). */
+#define ADAM_RUN 16
 
 sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *n_sanitized)
 {
@@ -81,7 +67,9 @@ sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *
     size_t mark = sg2_scope_begin(ctx);
     int saved = ctx->grad_enabled;
     ctx->grad_enabled = 0;
-    sg2_tensor *count = NULL;
+    /* One int the kernels count replaced gradient values in (a one-element
+     * float tensor, zero bits = int 0, read back as its bits). */
+    sg2_tensor *count = sg2_tensor_full(ctx, 1, (const int64_t[]){1}, 0.0f);
     for (int i = 0; i < opt->ps->n && !ctx->err.status; i++) {
         sg2_tensor *g = grads[i], *p = opt->ps->items[i].t;
         if (!g || !opt->m[i])
@@ -90,8 +78,6 @@ sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *
             sg2_fail(ctx, SG2_ERR_SHAPE, "adam: gradient of %s has the wrong shape", opt->ps->items[i].name);
             break;
         }
-        sg2_tensor *c = sanitize(ctx, g);
-        count = count ? sg2_add(ctx, count, c) : c;
         const sg2_kernel_entry *k = sg2_kernel(ctx, "optim.cl", "adam_step", NULL);
         if (!k)
             break;
@@ -110,14 +96,15 @@ sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *
         sg2_args_float(&a, opt->beta2);
         sg2_args_float(&a, opt->eps);
         sg2_args_float(&a, sqrt_bc2);
-        sg2_launch1d(ctx, &a, (size_t)p->numel);
+        sg2_args_mem(&a, count->buf->mem);
+        sg2_launch1d(ctx, &a, ((size_t)p->numel + ADAM_RUN - 1) / ADAM_RUN);
     }
     if (n_sanitized) {
-        float c = 0;
-        if (count && !sg2_tensor_read(ctx, count, &c))
-            *n_sanitized = (long)c;
-        else
-            *n_sanitized = 0;
+        float bits = 0;
+        int32_t c = 0;
+        if (count && !sg2_tensor_read(ctx, count, &bits))
+            memcpy(&c, &bits, sizeof c);
+        *n_sanitized = c;
     }
     ctx->grad_enabled = saved;
     sg2_scope_end(ctx, mark, NULL, 0);

@@ -20,8 +20,9 @@ void sg2_adam_lazy_adjust(float *lr, float *beta1, float *beta2, int reg_interva
 sg2_status sg2_adam_init(sg2_ctx *ctx, sg2_adam *opt, sg2_params *ps, float lr, float beta1, float beta2, float eps);
 void sg2_adam_free(sg2_adam *opt);
 /* grads[i] is the gradient of ps->items[i] (NULL: no update for it). The
- * gradients are sanitised in place first (NaN -> 0, inf -> +-1e5);
- * *n_sanitized (may be NULL) receives how many values were replaced. */
+ * step reads the gradients sanitised (NaN -> 0, inf -> +-1e5; the tensors
+ * themselves are left as they are); *n_sanitized (may be NULL) receives
+ * how many values were replaced. */
 sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *n_sanitized);
 
 /* ema <- src + beta (ema - src) for trainable tensors; buffers (w_avg,

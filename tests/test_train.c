@@ -38,36 +38,42 @@ START_TEST(test_adam_and_ema_steps)
     sg2_ctx *ctx = sg2_test_ctx();
     size_t mark = sg2_scope_begin(ctx);
     sg2_params ps = {0};
-    sg2_tensor *p = sg2_params_new(ctx, &ps, 1, SG2_INIT_CONST, 0.5f, 1, SHAPE(5), "w");
+    /* 37 elements: several runs of the kernel's work-items and a short
+     * last one, with replaced values in three different runs, two in one. */
+    enum { NE = 37 };
+    sg2_tensor *p = sg2_params_new(ctx, &ps, 1, SG2_INIT_CONST, 0.5f, 1, SHAPE(NE), "w");
     ck_assert_ptr_nonnull(p);
     sg2_adam opt;
     ck_assert(sg2_adam_init(ctx, &opt, &ps, 0.01f, 0.5f, 0.9f, 1e-8f) == SG2_OK);
-    double g1[5] = {1, -2, 0.5, NAN, INFINITY}, g2[5] = {0.25, 1, -1, 2, -3};
-    double m[5] = {0}, v[5] = {0}, want[5];
-    for (int i = 0; i < 5; i++)
+    double g1[NE], g2[NE];
+    sg2_test_uniform(g1, NE, -2, 2, 11);
+    sg2_test_uniform(g2, NE, -3, 3, 12);
+    g1[3] = NAN, g1[5] = NAN, g1[16] = INFINITY, g1[36] = -INFINITY;
+    double m[NE] = {0}, v[NE] = {0}, want[NE];
+    for (int i = 0; i < NE; i++)
         want[i] = 0.5;
     for (int step = 1; step <= 2; step++) {
         double *g = step == 1 ? g1 : g2;
-        sg2_tensor *tg = sg2_test_tensor(ctx, 1, SHAPE(5), g);
+        sg2_tensor *tg = sg2_test_tensor(ctx, 1, SHAPE(NE), g);
         long sanitized = -1;
         ck_assert(sg2_adam_step(ctx, &opt, &tg, &sanitized) == SG2_OK);
-        ck_assert_int_eq(sanitized, step == 1 ? 2 : 0);
-        for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(sanitized, step == 1 ? 4 : 0);
+        for (int i = 0; i < NE; i++) {
             double gi = isnan(g[i]) ? 0.0 : isinf(g[i]) ? (g[i] > 0 ? 1e5 : -1e5) : g[i];
             m[i] = 0.5 * m[i] + 0.5 * gi;
             v[i] = 0.9 * v[i] + 0.1 * gi * gi;
             double bc1 = 1 - pow(0.5, step), bc2 = 1 - pow(0.9, step);
             want[i] -= 0.01 / bc1 * m[i] / (sqrt(v[i]) / sqrt(bc2) + 1e-8);
         }
-        sg2_test_assert_close(ctx, p, want, 5, "adam");
+        sg2_test_assert_close(ctx, p, want, NE, "adam");
     }
     /* EMA: e = p + beta (e - p) for trainable tensors, buffers copied */
     sg2_params ema = {0};
-    sg2_tensor *e = sg2_params_new(ctx, &ema, 1, SG2_INIT_CONST, 2.0f, 1, SHAPE(5), "w");
+    sg2_tensor *e = sg2_params_new(ctx, &ema, 1, SG2_INIT_CONST, 2.0f, 1, SHAPE(NE), "w");
     ck_assert(sg2_ema_update(ctx, &ema, &ps, 0.75f) == SG2_OK);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < NE; i++)
         want[i] = want[i] + 0.75 * (2.0 - want[i]);
-    sg2_test_assert_close(ctx, e, want, 5, "ema");
+    sg2_test_assert_close(ctx, e, want, NE, "ema");
     sg2_adam_free(&opt);
     sg2_params_free(&ps);
     sg2_params_free(&ema);
