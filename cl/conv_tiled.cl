@@ -383,8 +383,8 @@ __kernel void conv_channels_last(int plane, int cout_g, int Cp, __global const f
  * work-items of a work-group read the same dy. xp is x padded to
  * Hp = (Ho-1)*S + KH, Wp = (Wo-1)*S + KW. */
 __kernel void conv2d_wgrad_cv(int N, int cin_g, int Hp, int Wp, int cout_g, int Cp, int Ho, int Wo, int groups,
-                              int n_cib, int n_per_split, __global const float *dyt, __global const float *xp,
-                              int xp_off, __global float *dw, int dw_off)
+                              int n_cib, int n_per_split, int co_base, __global const float *dyt,
+                              __global const float *xp, int xp_off, __global float *dw, int dw_off)
 {
     int cib = get_global_id(0);
     if (cib >= n_cib)
@@ -393,7 +393,7 @@ __kernel void conv2d_wgrad_cv(int N, int cin_g, int Hp, int Wp, int cout_g, int 
     int g = get_global_id(2) % groups, split = get_global_id(2) / groups;
     int n_end = min(N, (split + 1) * n_per_split);
     dw += dw_off + split * groups * cout_g * cin_g * TAPS;
-    int ci0 = cib * WG_TCI, co0 = cob * (CV * NV);
+    int ci0 = cib * WG_TCI, co0 = co_base + cob * (CV * NV);
     int nci = min(WG_TCI, cin_g - ci0);
     int plane_x = Hp * Wp, plane_d = Ho * Wo;
     int x_ci[WG_TCI];

@@ -525,6 +525,38 @@ static sg2_status sum_splits(sg2_ctx *ctx, const sg2_tensor *part, int n_split, 
     return sg2_launch1d(ctx, &a, (size_t)count);
 }
 
+/* One launch of conv2d_wgrad_cv over the channel blocks of t from channel
+ * co_base on, n_blocks of them, into out (n_split partial sums). */
+static sg2_status launch_wgrad_blocks(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *dyt,
+                                      int cp, const sg2_tensor *xp, int hp, int wp, int per_split, int n_split,
+                                      int co_base, int n_blocks, sg2_tensor *out)
+{
+    const sg2_kernel_entry *k = tiled_kernel(ctx, "conv2d_wgrad_cv", s, t);
+    if (!k)
+        return ctx->err.status;
+    int cin_g = s->Cin / s->groups, cout_g = s->Cout / s->groups;
+    int n_cib = ceil_div(cin_g, t->tco);
+    sg2_args a = sg2_args_begin(k);
+    int v[] = {s->N, cin_g, hp, wp, cout_g, cp, s->Ho, s->Wo, s->groups, n_cib, per_split, co_base};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        sg2_args_int(&a, v[i]);
+    sg2_args_mem(&a, dyt->buf->mem);
+    sg2_args_mem(&a, xp->buf->mem);
+    sg2_args_int(&a, (int)xp->offset);
+    sg2_args_mem(&a, out->buf->mem);
+    sg2_args_int(&a, (int)out->offset);
+    size_t l0 = lws_for(k, t->lws);
+    if (l0 > (size_t)n_cib)
+        l0 = (size_t)n_cib;
+    size_t local[3] = {l0, 1, 1};
+    size_t global[3] = {(size_t)n_cib, (size_t)n_blocks, (size_t)(s->groups * n_split)};
+    return sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err);
+}
+
+/* The channel blocks of t (CV * NV channels) that fit whole, then, when
+ * channels remain, one more launch with as many CV-channel vectors as they
+ * fill: 256 channels are 5 blocks of 48 and one of 16, not 6 of 48 with
+ * the last third padding. */
 static sg2_status launch_wgrad_cv(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *dyt,
                                   int cp, const sg2_tensor *xp, int hp, int wp, sg2_tensor *dw)
 {
@@ -536,45 +568,25 @@ static sg2_status launch_wgrad_cv(sg2_ctx *ctx, const sg2_conv_shape *s, const t
         if (!out)
             return ctx->err.status;
     }
-    const sg2_kernel_entry *k = tiled_kernel(ctx, "conv2d_wgrad_cv", s, t);
-    if (!k)
+    int block = t->vw * t->nv, whole = cp / block, rest = cp - whole * block;
+    if (whole > 0 &&
+        launch_wgrad_blocks(ctx, s, t, dyt, cp, xp, hp, wp, per_split, n_split, 0, whole, out) != SG2_OK)
         return ctx->err.status;
-    int cin_g = s->Cin / s->groups, cout_g = s->Cout / s->groups;
-    int n_cib = ceil_div(cin_g, t->tco);
-    sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, s->N);
-    sg2_args_int(&a, cin_g);
-    sg2_args_int(&a, hp);
-    sg2_args_int(&a, wp);
-    sg2_args_int(&a, cout_g);
-    sg2_args_int(&a, cp);
-    sg2_args_int(&a, s->Ho);
-    sg2_args_int(&a, s->Wo);
-    sg2_args_int(&a, s->groups);
-    sg2_args_int(&a, n_cib);
-    sg2_args_int(&a, per_split);
-    sg2_args_mem(&a, dyt->buf->mem);
-    sg2_args_mem(&a, xp->buf->mem);
-    sg2_args_int(&a, (int)xp->offset);
-    sg2_args_mem(&a, out->buf->mem);
-    sg2_args_int(&a, (int)out->offset);
-    size_t l0 = lws_for(k, t->lws);
-    if (l0 > (size_t)n_cib)
-        l0 = (size_t)n_cib;
-    size_t local[3] = {l0, 1, 1};
-    size_t global[3] = {(size_t)n_cib, (size_t)(cp / (t->vw * t->nv)), (size_t)(s->groups * n_split)};
-    if (sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err) != SG2_OK || n_split == 1)
-        return ctx->err.status;
-    return sum_splits(ctx, out, n_split, dw);
+    if (rest > 0) {
+        tiles tail = *t;
+        tail.nv = rest / t->vw;
+        if (launch_wgrad_blocks(ctx, s, &tail, dyt, cp, xp, hp, wp, per_split, n_split, whole * block, 1, out))
+            return ctx->err.status;
+    }
+    return n_split == 1 ? SG2_OK : sum_splits(ctx, out, n_split, dw);
 }
 
-/* Vectors along output channels: dy goes channels last and x is padded
- * only as far as the taps reach. */
+/* Vectors along output channels: dy goes channels last (channels padded
+ * to whole vectors) and x is padded only as far as the taps reach. */
 static void wgrad_cv(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *dy,
                      const sg2_tensor *x, sg2_tensor *dw)
 {
-    int block = t->vw * t->nv;
-    int cp = ceil_div(s->Cout / s->groups, block) * block;
+    int cp = ceil_div(s->Cout / s->groups, t->vw) * t->vw;
     int hp = (s->Ho - 1) * s->stride + s->kh, wp = (s->Wo - 1) * s->stride + s->kw;
     const sg2_tensor *xp = padded_input(ctx, s, x, NULL, hp, wp);
     const sg2_tensor *dyt = xp ? channels_last(ctx, s, t, dy, cp) : NULL;

@@ -240,6 +240,8 @@ START_TEST(test_conv_kernel_variants)
         {"SG2_CONV_WGRAD_TILES", "0,4,1,1,1"},
         {"SG2_CONV_WGRAD_TILES", "1,16,3,1,8"}, /* channel vectors, also where Cout < 48 */
         {"SG2_CONV_WGRAD_TILES", "1,4,2,3,2"},  /* 3 input channels per work-item */
+        {"SG2_CONV_WGRAD_TILES", "1,16,2,1,8"}, /* blocks of 32 channels and a tail launch of 16 (33 -> 48:
+                                                   32 + 16), with image splits on 28x28 */
         {"SG2_CONV_TRANSPOSE_TILES", "1,8,3,2,2"},
         {"SG2_CONV_ORDER", "images"}, /* images outermost in the launch, as for big batches */
     };
