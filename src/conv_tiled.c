@@ -114,7 +114,9 @@ static int big_tiles(sg2_ctx *ctx) { return (ctx->rt->dev.type & CL_DEVICE_TYPE_
  * than 8), which beat 16-pixel row vectors times 16 channels by 1.1-1.6x on
  * PoCL at 32x32 and 16x16; with 32 channels or more, two such vectors times
  * 2x4 pixels (a weight load per 8 multiply-adds instead of per 16 pixels'
- * scalar loads: 1.0-1.6x from 4x4 to 32x32). A group of at most 4 output
+ * scalar loads: 1.0-1.6x from 4x4 to 32x32), and 4x2 pixels at 256
+ * channels on rows of 64 or more (the 64x64 generator at batch 8: 1.05-1.07x
+ * in alternated runs; no gain at 64 channels or in 32x32 training). A group of at most 4 output
  * channels (ToRGB) on rows of 16 and more takes row vectors times 4 channels
  * instead. */
 static tiles fwd_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
@@ -123,6 +125,8 @@ static tiles fwd_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
     tiles t = {1, 16, s->Wo >= 8 ? 2 : 4, s->Wo >= 8 ? 8 : 4, 16, 1};
     if (cout_g >= 32)
         t = (tiles){1, 16, 2, 4, 16, 2};
+    if (cout_g >= 256 && s->Wo >= 64)
+        t.nv = 4, t.tco = 2;
     if (cout_g <= 4)
         t = s->Wo >= 16 && s->stride == 1 ? (tiles){0, 16, s->Wo >= 32 ? 2 : 1, 4, 16, 1}
                                           : (tiles){1, 4, 4, 4, 16, 1};

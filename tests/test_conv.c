@@ -235,6 +235,7 @@ START_TEST(test_conv_kernel_variants)
         {"SG2_CONV_FWD_TILES", "0,4,3,3,1"},  /* odd blocks, one work-item per group */
         {"SG2_CONV_FWD_TILES", "1,8,3,5,16"}, /* channel vectors, 3x5 pixels */
         {"SG2_CONV_FWD_TILES", "1,8,3,2,4,3"}, /* 3 channel vectors per work-item, partial last block */
+        {"SG2_CONV_FWD_TILES", "1,16,4,2,16,2"}, /* the default at 256 channels on rows of 64 */
         {"SG2_CONV_FWD_TILES", "1,4,2,4,64"}, /* the blocks for devices other than CPUs */
         {"SG2_CONV_WGRAD_TILES", "0,16,1,3,4"},
         {"SG2_CONV_WGRAD_TILES", "0,4,1,1,1"},
