@@ -380,8 +380,9 @@ __kernel void conv_channels_last(int plane, int cout_g, int Cp, __global const f
  * (n_split > 1 writes split s's sums to dw + s * the weights' size, for
  * conv_sum_splits: the dy a work-group reads then stays in cache). Range:
  * (n_cib, n_cob, groups * n_split), input-channel block fastest so the
- * work-items of a work-group read the same dy. xp is x padded to
- * Hp = (Ho-1)*S + KH, Wp = (Wo-1)*S + KW. */
+ * work-items of a work-group read the same dy. Output channels start at
+ * co_base (a tail launch takes the channels that do not fill a whole block
+ * of CV * NV). xp is x padded to Hp = (Ho-1)*S + KH, Wp = (Wo-1)*S + KW. */
 __kernel void conv2d_wgrad_cv(int N, int cin_g, int Hp, int Wp, int cout_g, int Cp, int Ho, int Wo, int groups,
                               int n_cib, int n_per_split, int co_base, __global const float *dyt,
                               __global const float *xp, int xp_off, __global float *dw, int dw_off)

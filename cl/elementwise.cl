@@ -213,11 +213,12 @@ __kernel void reduce_sum(int n_out, int n_red, int n_split,
     int r_begin = min(n_red, split * part_len), r_stop = min(n_red, r_begin + part_len);
     float sum = 0.0f, comp = 0.0f;
     /* No early return: every work-item must reach the barriers. */
-    if (o < n_out && n_split == 1 && red.s0 == 1 && red.s1 == 1 && red.s2 == 1 && red.s3 == 1) {
+    if (o < n_out && n_split == 1 && red.s0 == 1 && red.s1 == 1 && red.s2 == 1 && red.s3 == 1 && red.s5 >= EW_SUB) {
         /* At most two summed axes (after the host merged them: a bias
-         * gradient sums [N, H*W] per channel): nested loops, no index
-         * division per element, the work-items of an output interleaved
-         * along the inner axis so neighbours read neighbours. */
+         * gradient sums [N, H*W] per channel), the inner one at least as
+         * long as the work-items of an output: nested loops, no index
+         * division per element, the work-items interleaved along the inner
+         * axis so neighbours read neighbours (EW_RUN does not apply). */
         __global const float *xo = x + x_off + strided_offset(o, keep, keep_strides);
         for (int m = 0; m < red.s4; m++) {
             __global const float *p = xo + m * red_strides.s4;

@@ -1,27 +1,40 @@
-/* Optimizer steps: gradient sanitising, Adam, and the exponential moving
- * average of the generator's weights. One work-item per element. */
+/* Optimizer steps: Adam with the gradient sanitised on the way in, and
+ * the exponential moving average of the generator's weights. */
 
-/* Elements per adam_step work-item: a run it walks in a loop the compiler
- * can vectorize, with one atomic at the end at most. */
+/* Elements per adam_step work-item (the host passes the same value), and
+ * their layout: ADAM_RUNS 1 = a run of consecutive elements per work-item
+ * (CPUs: one work-item's loop vectorizes; 4x the interleaved layout on
+ * PoCL), 0 = elements i, i + G, ... for G work-items, so neighbouring
+ * work-items read neighbouring elements (GPUs: coalesced). */
+#ifndef ADAM_RUN
 #define ADAM_RUN 16
+#endif
+#ifndef ADAM_RUNS
+#define ADAM_RUNS 0
+#endif
 
 /* Adam (Kingma & Ba) with PyTorch's bias corrections:
  * m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
  * p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
  * The gradient is sanitised on the way in, as the reference does before
  * every step (NaN -> 0, +-inf -> +-1e5), and the values replaced are
- * counted in *bad: an integer sum, the same in any order. Work-item i
- * takes elements [i * ADAM_RUN, (i + 1) * ADAM_RUN). */
+ * counted in bad[bad_off]: an integer sum, the same in any order, added
+ * with at most one atomic per work-item. */
 __kernel void adam_step(int n, __global float *p, int p_off, __global const float *g, int g_off,
                         __global float *m, int m_off, __global float *v, int v_off,
                         float lr_over_bc1, float b1, float b2, float eps, float sqrt_bc2,
-                        __global int *bad)
+                        __global int *bad, int bad_off)
 {
-    int i0 = get_global_id(0) * ADAM_RUN;
-    int len = min(ADAM_RUN, n - i0);
+#if ADAM_RUNS
+    int first = get_global_id(0) * ADAM_RUN, step = 1;
+#else
+    int first = get_global_id(0), step = get_global_size(0);
+#endif
     int replaced = 0;
-    for (int k = 0; k < len; k++) {
-        int i = i0 + k;
+    for (int k = 0; k < ADAM_RUN; k++) {
+        int i = first + k * step;
+        if (i >= n)
+            break;
         float raw = g[g_off + i];
         int nan_g = isnan(raw), inf_g = isinf(raw);
         float gi = nan_g ? 0.0f : inf_g ? (raw > 0.0f ? 1e5f : -1e5f) : raw;
@@ -33,7 +46,7 @@ __kernel void adam_step(int n, __global float *p, int p_off, __global const floa
         p[p_off + i] -= lr_over_bc1 * mi / (sqrt(vi) / sqrt_bc2 + eps);
     }
     if (replaced)
-        atomic_add(bad, replaced);
+        atomic_add(bad + bad_off, replaced);
 }
 
 /* e = p + beta (e - p): the generator EMA (G_ema). */

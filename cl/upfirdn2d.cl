@@ -36,7 +36,8 @@ static int first_tap(int u0, int up)
 #define UPF_SPEC 0
 #endif
 /* UPF_TILED: 1 = build upfirdn2d_tiled (below), which the host launches
- * where a tile fits in local memory (its default); its work-group shape is
+ * where a tile fits in local memory and the rows kernel does not apply
+ * (its default then); its work-group shape is
  * the host's choice (tunables UPF_TWG, UPF_TLX, UPF_TILE). 0 = only the
  * generic kernel above. */
 #ifndef UPF_TILED
@@ -299,6 +300,9 @@ __kernel void upfirdn2d_tiled(int planes, int H, int W, int Ho, int Wo,
 #if UPF_UPX > 2 || UPF_DOWNX > 2
 #error "upfirdn2d_rows takes x factors of 1 or 2"
 #endif
+#if UPF_ROWS % UPF_UPY
+#error "upfirdn2d_rows needs UPF_ROWS a multiple of UPF_UPY (every work-item's rows start on one phase)"
+#endif
 #define RT_X ((UPF_FW + UPF_UPX - 1) / UPF_UPX)
 #define RT_Y ((UPF_FH + UPF_UPY - 1) / UPF_UPY)
 #define RG_X (RT_X * UPF_UPX)
@@ -369,7 +373,7 @@ __kernel void upfirdn2d_rows(int planes, int H, int W, int Ho, int Wo,
     int sep = fabs(total) > 1e-3f * mag;
     for (int ty = 0; ty < RG_Y; ty++)
         for (int tx = 0; tx < RG_X; tx++)
-            if (fabs(g2[ty][tx] - gy[ty] * gx[tx]) > 1e-5f * mag)
+            if (fabs(g2[ty][tx] - gy[ty] * gx[tx]) > 2e-6f * mag)
                 sep = 0;
 
     int sx = strip * 8 * UPF_DOWNX + CDIV(-UPF_PADX0, UPF_UPX);

@@ -54,8 +54,20 @@ void sg2_adam_free(sg2_adam *opt)
     memset(opt, 0, sizeof *opt);
 }
 
-/* Elements per adam_step work-item (cl/optim.cl). */
+/* Elements per adam_step work-item, passed to cl/optim.cl as -DADAM_RUN. */
 #define ADAM_RUN 16
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
+/* Runs of consecutive elements per work-item on CPUs, interleaved elsewhere
+ * (cl/optim.cl); $SG2_ADAM_RUNS = 0 or 1 forces one (tests, A/B). */
+static int adam_runs(const sg2_ctx *ctx)
+{
+    const char *v = getenv("SG2_ADAM_RUNS");
+    if (v && (strcmp(v, "0") == 0 || strcmp(v, "1") == 0))
+        return v[0] == '1';
+    return (ctx->rt->dev.type & CL_DEVICE_TYPE_CPU) != 0;
+}
 
 sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *n_sanitized)
 {
@@ -70,6 +82,7 @@ sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *
     /* One int the kernels count replaced gradient values in (a one-element
      * float tensor, zero bits = int 0, read back as its bits). */
     sg2_tensor *count = sg2_tensor_full(ctx, 1, (const int64_t[]){1}, 0.0f);
+    int runs = adam_runs(ctx);
     for (int i = 0; i < opt->ps->n && !ctx->err.status; i++) {
         sg2_tensor *g = grads[i], *p = opt->ps->items[i].t;
         if (!g || !opt->m[i])
@@ -78,7 +91,8 @@ sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *
             sg2_fail(ctx, SG2_ERR_SHAPE, "adam: gradient of %s has the wrong shape", opt->ps->items[i].name);
             break;
         }
-        const sg2_kernel_entry *k = sg2_kernel(ctx, "optim.cl", "adam_step", NULL);
+        const char *opts = runs ? "-DADAM_RUNS=1 -DADAM_RUN=" STRINGIFY(ADAM_RUN) : "-DADAM_RUN=" STRINGIFY(ADAM_RUN);
+        const sg2_kernel_entry *k = sg2_kernel(ctx, "optim.cl", "adam_step", opts);
         if (!k)
             break;
         sg2_args a = sg2_args_begin(k);
@@ -97,6 +111,7 @@ sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *
         sg2_args_float(&a, opt->eps);
         sg2_args_float(&a, sqrt_bc2);
         sg2_args_mem(&a, count->buf->mem);
+        sg2_args_int(&a, (int)count->offset);
         sg2_launch1d(ctx, &a, ((size_t)p->numel + ADAM_RUN - 1) / ADAM_RUN);
     }
     if (n_sanitized) {

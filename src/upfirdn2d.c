@@ -408,9 +408,11 @@ sg2_tensor *sg2_fir_filter(sg2_ctx *ctx, const float *taps, /* [n] */ int n)
 
 /* ---- tuning ------------------------------------------------------------- */
 /* dims: {planes, H, W, up, down, pad0, pad1, taps}, the same along x and y.
- * Generic kernel: UPF_WG items a work-group, UPF_PX outputs an item,
- * UPF_SPEC constant trip counts. Tiled kernel (UPF_TILED 1, the default
- * where a tile fits): UPF_TWG items a work-group, UPF_TLX of them along a
+ * Rows kernel (UPF_ROWS > 0 output rows a work-item, the default where
+ * rows_fit): UPF_WG items a work-group. Generic kernel: UPF_WG items a
+ * work-group, UPF_PX outputs an item, UPF_SPEC constant trip counts. Tiled
+ * kernel (UPF_ROWS 0 and UPF_TILED 1, the default where a tile fits and the
+ * rows kernel does not): UPF_TWG items a work-group, UPF_TLX of them along a
  * row (1: each walks whole rows, what a CPU vectorizes), tiles of at most
  * UPF_TILE outputs a side. */
 

@@ -118,6 +118,16 @@ static void run_case(const char *name)
             expect(ctx, &vc, sg2_discriminator_forward(ctx, &vc.d, img_ref, c), "logits", "D(img)");
         }
     }
+    /* AUTO on one image (the fused path): the batch's first image. */
+    sg2_synthesis_args s1 = {.noise_mode = SG2_NOISE_CONST, .fused_modconv = SG2_MODCONV_AUTO};
+    sg2_tensor *img1 = sg2_synthesis_forward(ctx, &vc.g, sg2_slice(ctx, ws, 0, 0, 1), &s1);
+    long n_img = 0;
+    double *want_img = vec_doubles(&vc, "img", &n_img);
+    char label[1400];
+    snprintf(label, sizeof label, "%s synthesis (auto, one image)", vc.path);
+    ck_assert_msg(img1 != NULL, "%s: %s", label, ctx->err.msg);
+    sg2_test_assert_close(ctx, img1, want_img, n_img / ws->shape[0], label);
+    free(want_img);
     expect(ctx, &vc, sg2_discriminator_forward(ctx, &vc.d, vec_tensor(ctx, &vc, "reals"), c), "logits_reals", "D(reals)");
     sg2_scope_end(ctx, mark, NULL, 0);
     close_case(&vc);

@@ -33,14 +33,17 @@ START_TEST(test_lazy_ratio)
 }
 END_TEST
 
+/* _i = 0: Adam's interleaved layout (GPUs), 1: runs per work-item (CPUs). */
 START_TEST(test_adam_and_ema_steps)
 {
+    setenv("SG2_ADAM_RUNS", _i ? "1" : "0", 1);
     sg2_ctx *ctx = sg2_test_ctx();
     size_t mark = sg2_scope_begin(ctx);
     sg2_params ps = {0};
-    /* 37 elements: several runs of the kernel's work-items and a short
-     * last one, with replaced values in three different runs, two in one. */
-    enum { NE = 37 };
+    /* 1037 elements: many runs and a short last one (runs layout), and
+     * more elements than work-items (interleaved layout); replaced values
+     * in several runs, two in one. */
+    enum { NE = 1037 };
     sg2_tensor *p = sg2_params_new(ctx, &ps, 1, SG2_INIT_CONST, 0.5f, 1, SHAPE(NE), "w");
     ck_assert_ptr_nonnull(p);
     sg2_adam opt;
@@ -48,7 +51,7 @@ START_TEST(test_adam_and_ema_steps)
     double g1[NE], g2[NE];
     sg2_test_uniform(g1, NE, -2, 2, 11);
     sg2_test_uniform(g2, NE, -3, 3, 12);
-    g1[3] = NAN, g1[5] = NAN, g1[16] = INFINITY, g1[36] = -INFINITY;
+    g1[3] = NAN, g1[5] = NAN, g1[16] = INFINITY, g1[700] = NAN, g1[1036] = -INFINITY;
     double m[NE] = {0}, v[NE] = {0}, want[NE];
     for (int i = 0; i < NE; i++)
         want[i] = 0.5;
@@ -57,7 +60,7 @@ START_TEST(test_adam_and_ema_steps)
         sg2_tensor *tg = sg2_test_tensor(ctx, 1, SHAPE(NE), g);
         long sanitized = -1;
         ck_assert(sg2_adam_step(ctx, &opt, &tg, &sanitized) == SG2_OK);
-        ck_assert_int_eq(sanitized, step == 1 ? 4 : 0);
+        ck_assert_int_eq(sanitized, step == 1 ? 5 : 0);
         for (int i = 0; i < NE; i++) {
             double gi = isnan(g[i]) ? 0.0 : isinf(g[i]) ? (g[i] > 0 ? 1e5 : -1e5) : g[i];
             m[i] = 0.5 * m[i] + 0.5 * gi;
@@ -78,6 +81,7 @@ START_TEST(test_adam_and_ema_steps)
     sg2_params_free(&ps);
     sg2_params_free(&ema);
     sg2_scope_end(ctx, mark, NULL, 0);
+    unsetenv("SG2_ADAM_RUNS");
 }
 END_TEST
 
@@ -344,7 +348,7 @@ static Suite *train_suite(void)
     TCase *tc = tcase_create("train");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_lazy_ratio);
-    tcase_add_test(tc, test_adam_and_ema_steps);
+    tcase_add_loop_test(tc, test_adam_and_ema_steps, 0, 2);
     tcase_add_test(tc, test_r1_phase_grad);
     tcase_add_test(tc, test_pl_phase_grad);
     tcase_add_test(tc, test_gmain_phase_grad);
