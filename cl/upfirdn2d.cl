@@ -324,6 +324,13 @@ __kernel void upfirdn2d_tiled(int planes, int H, int W, int Ho, int Wo,
 
 /* The 8 samples of lanes 0..7 at sample offset o: consecutive, or every
  * other one when the output steps two samples. */
+/* A strip's output row: 8 columns, or 16 with the two x phases interleaved. */
+#if UPF_UPX == 1
+#define STRIP_STORE vstore8
+#else
+#define STRIP_STORE vstore16
+#endif
+
 #if UPF_DOWNX == 1
 #define LANES(xs, o) vload8(0, (xs) + (o))
 #else
@@ -432,23 +439,17 @@ __kernel void upfirdn2d_rows(int planes, int H, int W, int Ho, int Wo,
         __global float *yr = yp + (oy0 + r) * Wo + ox0;
 #if UPF_UPX == 1
         float8 o = acc[r][0];
-        if (whole) {
-            vstore8(o, 0, yr);
-            continue;
-        }
-        float vals[8];
-        vstore8(o, 0, vals);
 #else
         float16 o;
         o.even = acc[r][0];
         o.odd = acc[r][1];
+#endif
         if (whole) {
-            vstore16(o, 0, yr);
+            STRIP_STORE(o, 0, yr);
             continue;
         }
-        float vals[16];
-        vstore16(o, 0, vals);
-#endif
+        float vals[8 * UPF_UPX];
+        STRIP_STORE(o, 0, vals);
         for (int i = 0; i < 8 * UPF_UPX && ox0 + i < Wo; i++)
             yr[i] = vals[i];
     }
