@@ -82,7 +82,7 @@ sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *
     /* One int the kernels count replaced gradient values in (a one-element
      * float tensor, zero bits = int 0, read back as its bits). */
     sg2_tensor *count = sg2_tensor_full(ctx, 1, (const int64_t[]){1}, 0.0f);
-    int runs = adam_runs(ctx);
+    const char *opts = adam_runs(ctx) ? "-DADAM_RUNS=1 -DADAM_RUN=" STRINGIFY(ADAM_RUN) : "-DADAM_RUN=" STRINGIFY(ADAM_RUN);
     for (int i = 0; i < opt->ps->n && !ctx->err.status; i++) {
         sg2_tensor *g = grads[i], *p = opt->ps->items[i].t;
         if (!g || !opt->m[i])
@@ -91,7 +91,6 @@ sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *
             sg2_fail(ctx, SG2_ERR_SHAPE, "adam: gradient of %s has the wrong shape", opt->ps->items[i].name);
             break;
         }
-        const char *opts = runs ? "-DADAM_RUNS=1 -DADAM_RUN=" STRINGIFY(ADAM_RUN) : "-DADAM_RUN=" STRINGIFY(ADAM_RUN);
         const sg2_kernel_entry *k = sg2_kernel(ctx, "optim.cl", "adam_step", opts);
         if (!k)
             break;
