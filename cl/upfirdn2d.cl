@@ -337,25 +337,22 @@ __kernel void upfirdn2d_tiled(int planes, int H, int W, int Ho, int Wo,
 #define LANES(xs, o) vload16(0, (xs) + (o)).even
 #endif
 
-/* Global range (strips rounded up to the work-group, ceil(Ho / UPF_ROWS),
- * planes rounded up); a strip is 8 * UPF_UPX output columns. */
-__kernel void upfirdn2d_rows(int planes, int H, int W, int Ho, int Wo,
-                             __global const float *x, int x_off, /* [planes, H, W] */
-                             __global const float *f, int f_off, /* [fh, fw] */
-                             int pad_x0, int pad_y0,             /* equal to UPF_PADX0, UPF_PADY0 */
-                             int flip, float gain,
-                             __global float *y, int y_off)       /* [planes, Ho, Wo] */
+/* The taps as upfirdn2d_rows reads them, prepared once per call by one
+ * work-item (preparing them in every work-item of the rows kernel cost a
+ * third of its time): taps[0] = 1 when the filter is separable, then gx
+ * [RG_X], gy [RG_Y] and g2 [RG_Y][RG_X]. g2 holds the taps as the window
+ * reads them (flip 0: reversed), times gain, zero past the filter. A
+ * rank-one g2 is the outer product of its row sums and column sums over its
+ * total; the test allows float rounding of an outer product computed in
+ * higher precision. */
+#define TAPS_GX 1
+#define TAPS_GY (TAPS_GX + RG_X)
+#define TAPS_G2 (TAPS_GY + RG_Y)
+__kernel void upfirdn2d_rows_taps(__global const float *f, int f_off, int flip, float gain,
+                                  __global float *taps) /* [TAPS_G2 + RG_Y * RG_X] */
 {
-    (void)pad_x0;
-    (void)pad_y0;
-    int strip = get_global_id(0), oy0 = get_global_id(1) * UPF_ROWS, plane = get_global_id(2);
-    int ox0 = strip * 8 * UPF_UPX;
-    if (plane >= planes || ox0 >= Wo)
+    if (get_global_id(0) != 0)
         return;
-    /* The taps as the window reads them (flip 0: reversed), times gain, zero
-     * past the filter. A rank-one g2 is the outer product of its row sums
-     * and column sums over its total; the test allows float rounding of an
-     * outer product computed in higher precision. All indices constant. */
     float g2[RG_Y][RG_X], gx[RG_X], gy[RG_Y], total = 0.0f, mag = 0.0f;
     for (int ty = 0; ty < RG_Y; ty++)
         for (int tx = 0; tx < RG_X; tx++) {
@@ -382,13 +379,50 @@ __kernel void upfirdn2d_rows(int planes, int H, int W, int Ho, int Wo,
         for (int tx = 0; tx < RG_X; tx++)
             if (fabs(g2[ty][tx] - gy[ty] * gx[tx]) > 2e-6f * mag)
                 sep = 0;
+    taps[0] = sep ? 1.0f : 0.0f;
+    for (int tx = 0; tx < RG_X; tx++)
+        taps[TAPS_GX + tx] = gx[tx];
+    for (int ty = 0; ty < RG_Y; ty++)
+        taps[TAPS_GY + ty] = gy[ty];
+    for (int ty = 0; ty < RG_Y; ty++)
+        for (int tx = 0; tx < RG_X; tx++)
+            taps[TAPS_G2 + ty * RG_X + tx] = g2[ty][tx];
+}
+
+/* Global range (strips rounded up to the work-group, ceil(Ho / UPF_ROWS),
+ * planes rounded up); a strip is 8 * UPF_UPX output columns. taps: from
+ * upfirdn2d_rows_taps. */
+__kernel void upfirdn2d_rows(int planes, int H, int W, int Ho, int Wo,
+                             __global const float *x, int x_off, /* [planes, H, W] */
+                             __global const float *taps,
+                             __global float *y, int y_off)       /* [planes, Ho, Wo] */
+{
+    int strip = get_global_id(0), oy0 = get_global_id(1) * UPF_ROWS, plane = get_global_id(2);
+    int ox0 = strip * 8 * UPF_UPX;
+    if (plane >= planes || ox0 >= Wo)
+        return;
+    int sep = taps[0] != 0.0f;
+    float gx[RG_X], gy[RG_Y];
+#pragma unroll
+    for (int tx = 0; tx < RG_X; tx++)
+        gx[tx] = taps[TAPS_GX + tx];
+#pragma unroll
+    for (int ty = 0; ty < RG_Y; ty++)
+        gy[ty] = taps[TAPS_GY + ty];
+    __global const float(*g2)[RG_X] = (__global const float(*)[RG_X])(taps + TAPS_G2);
 
     int sx = strip * 8 * UPF_DOWNX + CDIV(-UPF_PADX0, UPF_UPX);
     int sy = oy0 / UPF_UPY * UPF_DOWNY + CDIV(-UPF_PADY0, UPF_UPY);
-    int inside_x = sx >= 0 && sx + SPAN_X <= W;
+    /* A strip inside the row reads its lanes straight from x (unaligned
+     * vector loads; LANES at stride 2 reads one sample past the last it
+     * keeps); one at an edge stages its row with zeros outside the image
+     * first. Staging every row measured 2x slower. */
+    int inside_x = sx >= 0 && sx + SPAN_X + UPF_DOWNX - 1 <= W;
     __global const float *xp = x + x_off + (size_t)plane * H * W;
     float8 acc[UPF_ROWS][UPF_UPX];
+#pragma unroll
     for (int r = 0; r < UPF_ROWS; r++)
+#pragma unroll
         for (int c = 0; c < UPF_UPX; c++)
             acc[r][c] = (float8)(0.0f);
 #pragma unroll
@@ -397,26 +431,41 @@ __kernel void upfirdn2d_rows(int planes, int H, int W, int Ho, int Wo,
         if (iy < 0 || iy >= H)
             continue;
         __global const float *xr = xp + iy * W + sx;
-        float xs[SPAN_X + 16];
-        if (inside_x)
-            for (int q = 0; q < SPAN_X; q++)
-                xs[q] = xr[q];
-        else
+        float8 lanes[UPF_UPX][RT_X];
+        if (inside_x) {
+#pragma unroll
+            for (int c = 0; c < UPF_UPX; c++)
+#pragma unroll
+                for (int j = 0; j < RT_X; j++)
+                    lanes[c][j] = LANES(xr, OFF_X(c) + j);
+        } else {
+            float xs[SPAN_X + 16];
+#pragma unroll
             for (int q = 0; q < SPAN_X; q++)
                 xs[q] = sx + q >= 0 && sx + q < W ? xr[q] : 0.0f;
-        for (int q = SPAN_X; q < SPAN_X + 16; q++)
-            xs[q] = 0.0f;
+#pragma unroll
+            for (int q = SPAN_X; q < SPAN_X + 16; q++)
+                xs[q] = 0.0f;
+#pragma unroll
+            for (int c = 0; c < UPF_UPX; c++)
+#pragma unroll
+                for (int j = 0; j < RT_X; j++)
+                    lanes[c][j] = LANES(xs, OFF_X(c) + j);
+        }
         if (sep) {
             float8 h[UPF_UPX];
+#pragma unroll
             for (int c = 0; c < UPF_UPX; c++) {
                 h[c] = (float8)(0.0f);
+#pragma unroll
                 for (int j = 0; j < RT_X; j++)
-                    h[c] += gx[PH_X(c) + j * UPF_UPX] * LANES(xs, OFF_X(c) + j);
+                    h[c] += gx[PH_X(c) + j * UPF_UPX] * lanes[c][j];
             }
 #pragma unroll
             for (int r = 0; r < UPF_ROWS; r++) {
                 int a = k - OFF_Y(r);
                 if (a >= 0 && a < RT_Y)
+#pragma unroll
                     for (int c = 0; c < UPF_UPX; c++)
                         acc[r][c] += gy[PH_Y(r) + a * UPF_UPY] * h[c];
             }
@@ -425,9 +474,11 @@ __kernel void upfirdn2d_rows(int planes, int H, int W, int Ho, int Wo,
             for (int r = 0; r < UPF_ROWS; r++) {
                 int a = k - OFF_Y(r);
                 if (a >= 0 && a < RT_Y)
+#pragma unroll
                     for (int c = 0; c < UPF_UPX; c++)
+#pragma unroll
                         for (int j = 0; j < RT_X; j++)
-                            acc[r][c] += g2[PH_Y(r) + a * UPF_UPY][PH_X(c) + j * UPF_UPX] * LANES(xs, OFF_X(c) + j);
+                            acc[r][c] += g2[PH_Y(r) + a * UPF_UPY][PH_X(c) + j * UPF_UPX] * lanes[c][j];
             }
         }
     }

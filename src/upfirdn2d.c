@@ -242,11 +242,30 @@ static sg2_status launch_tiled(sg2_ctx *ctx, const sg2_kernel_entry *k, const sg
     return sg2_launch(ctx->rt, &a, 3, global, t->local, &ctx->err);
 }
 
+/* The rows kernel's taps (upfirdn2d_rows_taps of the same program, one
+ * work-item), or NULL (error recorded). */
+static sg2_tensor *rows_taps(sg2_ctx *ctx, const char *build, const sg2_upfirdn2d_params *p, int fh, int fw,
+                             const sg2_tensor *f)
+{
+    int gx = (fw + p->up_x - 1) / p->up_x * p->up_x, gy = (fh + p->up_y - 1) / p->up_y * p->up_y;
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "upfirdn2d.cl", "upfirdn2d_rows_taps", build);
+    sg2_tensor *taps = sg2_tensor_empty(ctx, 1, (const int64_t[]){1 + gx + gy + gx * gy});
+    if (!k || !taps)
+        return NULL;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_mem(&a, f->buf->mem);
+    sg2_args_int(&a, (int)f->offset);
+    sg2_args_int(&a, p->flip ? 1 : 0);
+    sg2_args_float(&a, p->gain);
+    sg2_args_mem(&a, taps->buf->mem);
+    return sg2_launch1d(ctx, &a, 1) ? NULL : taps;
+}
+
 /* Work-groups of up to wg items along a row of strips, filled up with
  * planes when a row is short. */
-static sg2_status launch_rows(sg2_ctx *ctx, const sg2_kernel_entry *k, const sg2_upfirdn2d_params *p, int planes,
-                              int H, int W, int Ho, int Wo, const sg2_tensor *x, const sg2_tensor *f, sg2_tensor *y,
-                              int rows, int wg)
+static sg2_status launch_rows(sg2_ctx *ctx, const sg2_kernel_entry *k, const char *build,
+                              const sg2_upfirdn2d_params *p, int planes, int H, int W, int Ho, int Wo,
+                              const sg2_tensor *x, const sg2_tensor *f, sg2_tensor *y, int rows, int wg)
 {
     size_t groups_x = (size_t)((Wo + 8 * p->up_x - 1) / (8 * p->up_x)), lx = 1, lz = 1;
     size_t cap = wg > 0 ? (size_t)wg : 64;
@@ -258,10 +277,22 @@ static sg2_status launch_rows(sg2_ctx *ctx, const sg2_kernel_entry *k, const sg2
     sg2_tune_clamp_local(local, 3, k->max_work_group);
     size_t global[3] = {(groups_x + local[0] - 1) / local[0] * local[0], (size_t)((Ho + rows - 1) / rows),
                         ((size_t)planes + local[2] - 1) / local[2] * local[2]};
-    sg2_args a = sg2_args_begin(k);
-    args_head(&a, planes, H, W, Ho, Wo, x, f);
-    args_pads_out(&a, p, y);
-    return sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err);
+    size_t mark = sg2_scope_begin(ctx);
+    sg2_tensor *taps = rows_taps(ctx, build, p, (int)f->shape[0], (int)f->shape[1], f);
+    if (taps) {
+        sg2_args a = sg2_args_begin(k);
+        int v[] = {planes, H, W, Ho, Wo};
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+            sg2_args_int(&a, v[i]);
+        sg2_args_mem(&a, x->buf->mem);
+        sg2_args_int(&a, (int)x->offset);
+        sg2_args_mem(&a, taps->buf->mem);
+        sg2_args_mem(&a, y->buf->mem);
+        sg2_args_int(&a, (int)y->offset);
+        sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err);
+    }
+    sg2_scope_end(ctx, mark, NULL, 0);
+    return ctx->err.status;
 }
 
 static sg2_status launch_generic(sg2_ctx *ctx, const sg2_kernel_entry *k, const sg2_upfirdn2d_params *p, int planes,
@@ -371,7 +402,7 @@ sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx,
     if (!y || !k)
         return NULL;
     int wg = sg2_tune_option_value(opts, "UPF_WG", 64);
-    sg2_status st = use == UPF_K_ROWS  ? launch_rows(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, x, f, y, rows, wg)
+    sg2_status st = use == UPF_K_ROWS  ? launch_rows(ctx, k, build, p, planes, H, W, (int)Ho, (int)Wo, x, f, y, rows, wg)
                     : use == UPF_K_TILED ? launch_tiled(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, x, f, y, &t)
                                          : launch_generic(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, fh, fw, x, f, y,
                                                           px, wg);
