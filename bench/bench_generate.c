@@ -215,7 +215,7 @@ static int bench_preset(sg2_ctx *ctx, const preset *chosen, const bench_opts *o)
     cfg.channel_max = pr->cmax;
     cfg.map_layers = pr->map;
     sg2_generator g;
-    if (sg2_generator_init(ctx, &g, &cfg)) {
+    if (sg2_generator_init(ctx, &g, &cfg) || sg2_generator_freeze(ctx, &g)) {
         fprintf(stderr, "bench_generate: %s: %s\n", pr->name, ctx->err.msg);
         return 0;
     }

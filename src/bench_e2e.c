@@ -32,7 +32,10 @@ static sg2_status gen_setup(sg2_ctx *ctx, const int *d, void **state)
     if (!g)
         return SG2_ERR_NOMEM;
     sg2_g_config cfg = preset_config(d);
+    /* frozen as `generate` freezes it: the weights stay as initialised */
     sg2_status st = sg2_generator_init(ctx, g, &cfg);
+    if (!st && (st = sg2_generator_freeze(ctx, g)))
+        sg2_generator_free(g);
     if (st) {
         free(g);
         return st;

@@ -40,6 +40,9 @@ static int session_begin(session *s, const char *cmd, const char *network)
     if (sg2_load_generator(&s->ctx, network, "G_ema", &s->g))
         return fail(cmd, s->ctx.err.msg);
     s->g_ready = 1;
+    /* generation only reads the weights: keep what is derived from them */
+    if (sg2_generator_freeze(&s->ctx, &s->g))
+        return fail(cmd, s->ctx.err.msg);
     return 0;
 }
 

@@ -43,7 +43,12 @@ typedef struct sg2_modconv_args {
     int padding;         /* k / 2 */
     int demodulate;
     int fused;           /* grouped conv with per-sample weights */
+    sg2_weight_memo *memo; /* inference with fixed weights (sg2_generator_freeze), else NULL */
 } sg2_modconv_args;
+/* What the inference paths derive from a weight alone, kept per weight
+ * tensor (which the memo holds a reference to) until the memo is freed. */
+sg2_weight_memo *sg2_weight_memo_new(void);
+void sg2_weight_memo_free(sg2_weight_memo *m);
 /* x[N, Cin, H, W], weight[Cout, Cin, k, k], styles[N, Cin], noise broadcastable
  * to the output or NULL -> [N, Cout, H*up, W*up]. */
 sg2_tensor *sg2_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles, sg2_tensor *noise,

@@ -27,6 +27,67 @@ static sg2_tensor *demod_coefs(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *sty
     return sg2_rsqrt(ctx, sg2_add_scalar(ctx, sg2_matmul(ctx, sg2_square(ctx, styles), wsq, 0, 1), 1e-8f));
 }
 
+/* ---- the weight memo (inference with fixed weights) ----------------------
+ * Keyed by the weight tensor and what was derived from it: its squared sums
+ * over the taps (WSQ), or its panels for the tiled convolution (PACKED, by
+ * lane count and flip). Both tensors are held, so a key's pointer cannot be
+ * reused by another tensor while the entry lives. */
+enum { MEMO_WSQ, MEMO_PACKED };
+
+typedef struct memo_entry {
+    sg2_tensor *weight, *derived;
+    int kind, lanes, flip;
+} memo_entry;
+
+struct sg2_weight_memo {
+    memo_entry *e;
+    int n, cap;
+};
+
+sg2_weight_memo *sg2_weight_memo_new(void) { return calloc(1, sizeof(sg2_weight_memo)); }
+
+void sg2_weight_memo_free(sg2_weight_memo *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n; i++) {
+        sg2_tensor_release(m->e[i].weight);
+        sg2_tensor_release(m->e[i].derived);
+    }
+    free(m->e);
+    free(m);
+}
+
+static sg2_tensor *memo_find(const sg2_weight_memo *m, const sg2_tensor *weight, int kind, int lanes, int flip)
+{
+    for (int i = 0; m && i < m->n; i++) {
+        const memo_entry *e = &m->e[i];
+        if (e->weight == weight && e->kind == kind && e->lanes == lanes && e->flip == flip)
+            return e->derived;
+    }
+    return NULL;
+}
+
+/* Keeps derived (when there is a memo and room); returns it either way. */
+static sg2_tensor *memo_keep(sg2_weight_memo *m, sg2_tensor *weight, int kind, int lanes, int flip,
+                             sg2_tensor *derived)
+{
+    if (!m || !derived)
+        return derived;
+    if (m->n == m->cap) {
+        int cap = m->cap ? 2 * m->cap : 32;
+        memo_entry *e = realloc(m->e, (size_t)cap * sizeof *e);
+        if (!e)
+            return derived; /* not kept: recomputed next time */
+        m->e = e;
+        m->cap = cap;
+    }
+    sg2_tensor_retain(weight);
+    sg2_tensor_retain(derived);
+    m->e[m->n++] = (memo_entry){weight, derived, kind, lanes, flip};
+    return derived;
+}
+
 /* ---- the modconv_weight op ------------------------------------------------
  * Forward: cl/modconv.cl (modconv_wsq, then one pass over the output).
  * Backward, with a = w s (broadcast), d = rsqrt(q),
@@ -109,8 +170,11 @@ static const sg2_kernel_entry *modconv_kernel(sg2_ctx *ctx, const char *name, in
 
 /* wsq[Cout, Cin] = sum over taps of weight^2 (modconv_wsq), or NULL (error
  * recorded). */
-static sg2_tensor *weight_sq(sg2_ctx *ctx, const sg2_tensor *weight)
+static sg2_tensor *weight_sq(sg2_ctx *ctx, sg2_tensor *weight, sg2_weight_memo *memo)
 {
+    sg2_tensor *kept = memo_find(memo, weight, MEMO_WSQ, 0, 0);
+    if (kept)
+        return kept;
     int64_t co = weight->shape[0], ci = weight->shape[1];
     const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_wsq", (int)(weight->shape[2] * weight->shape[3]), 1, 0);
     sg2_tensor *wsq = sg2_tensor_empty(ctx, 2, (const int64_t[]){co, ci});
@@ -121,17 +185,17 @@ static sg2_tensor *weight_sq(sg2_ctx *ctx, const sg2_tensor *weight)
     sg2_args_mem(&a, weight->buf->mem);
     sg2_args_int(&a, (int)weight->offset);
     sg2_args_mem(&a, wsq->buf->mem);
-    return sg2_launch1d(ctx, &a, (size_t)(co * ci)) ? NULL : wsq;
+    return sg2_launch1d(ctx, &a, (size_t)(co * ci)) ? NULL : memo_keep(memo, weight, MEMO_WSQ, 0, 0, wsq);
 }
 
 /* d[N, Cout] = rsqrt(s^2 @ wsq^T + 1e-8) by modconv_demod, for the weight
  * kernels and inference (demod_coefs gives the same through differentiable
  * ops), or NULL (error recorded). */
-static sg2_tensor *demod_infer(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *styles)
+static sg2_tensor *demod_infer(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *styles, sg2_weight_memo *memo)
 {
     int ci = (int)weight->shape[1], co = (int)weight->shape[0], n = (int)styles->shape[0];
     const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_demod", (int)(weight->shape[2] * weight->shape[3]), 1, 0);
-    sg2_tensor *wsq = weight_sq(ctx, weight), *d = sg2_tensor_empty(ctx, 2, (const int64_t[]){n, co});
+    sg2_tensor *wsq = weight_sq(ctx, weight, memo), *d = sg2_tensor_empty(ctx, 2, (const int64_t[]){n, co});
     if (!k || !wsq || !d)
         return NULL;
     sg2_args a = sg2_args_begin(k);
@@ -165,7 +229,7 @@ sg2_tensor *sg2_modconv_weight(sg2_ctx *ctx,
     int wg = modconv_wg(ctx);
     const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_weight", (int)(kh * kw), wg, 0);
     /* without demodulation the kernel does not read d: weight stands in */
-    const sg2_tensor *d = demodulate ? demod_infer(ctx, weight, styles) : weight;
+    const sg2_tensor *d = demodulate ? demod_infer(ctx, weight, styles, NULL) : weight;
     if (!y || !k || !d)
         return NULL;
     sg2_args a = sg2_args_begin(k);
@@ -324,11 +388,14 @@ static sg2_tensor *up_fir(sg2_ctx *ctx, sg2_tensor *y, sg2_tensor *filter, int u
 
 /* The tiled convolution's panels for n samples' weights (modconv_weight_packed):
  * w * styles[n] demodulated when asked, or the shared weights alone when
- * styles is NULL (n = 1). wt[n][n_cb][ci * taps][lanes], flipped for the
- * transposed convolution. */
+ * styles is NULL (n = 1; kept in memo when there is one).
+ * wt[n][n_cb][ci * taps][lanes], flipped for the transposed convolution. */
 static sg2_tensor *packed_weights(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *styles, int lanes, int flip,
-                                  int demodulate)
+                                  int demodulate, sg2_weight_memo *memo)
 {
+    sg2_tensor *kept = styles ? NULL : memo_find(memo, weight, MEMO_PACKED, lanes, flip);
+    if (kept)
+        return kept;
     int ci = (int)weight->shape[1], co = (int)weight->shape[0], taps = (int)(weight->shape[2] * weight->shape[3]);
     int n = styles ? (int)styles->shape[0] : 1, n_cb = (co + lanes - 1) / lanes, row = ci * taps;
     if ((long long)n * n_cb * lanes * row >= INT_MAX)
@@ -338,7 +405,7 @@ static sg2_tensor *packed_weights(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *
     sg2_tensor *wt = sg2_tensor_empty(ctx, 4, (const int64_t[]){n, n_cb, row, lanes});
     sg2_tensor *s = styles ? styles : sg2_tensor_full(ctx, 2, (const int64_t[]){1, ci}, 1.0f);
     /* without demodulation the kernel does not read d: weight stands in */
-    const sg2_tensor *d = demodulate ? demod_infer(ctx, weight, s) : weight;
+    const sg2_tensor *d = demodulate ? demod_infer(ctx, weight, s, memo) : weight;
     if (!k || !wt || !s || !d)
         return NULL;
     sg2_args g = sg2_args_begin(k);
@@ -354,7 +421,9 @@ static sg2_tensor *packed_weights(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *
     sg2_args_mem(&g, wt->buf->mem);
     sg2_args_int(&g, (int)wt->offset);
     size_t local[3] = {(size_t)wg, 1, 1}, global[3] = {(size_t)wg, (size_t)n_cb, (size_t)n};
-    return sg2_launch(ctx->rt, &g, 3, global, local, &ctx->err) ? NULL : wt;
+    if (sg2_launch(ctx->rt, &g, 3, global, local, &ctx->err))
+        return NULL;
+    return styles ? wt : memo_keep(memo, weight, MEMO_PACKED, lanes, flip, wt);
 }
 
 /* The tiled convolution of x[N', Cin', H, W] (groups: samples when the
@@ -375,7 +444,7 @@ static sg2_tensor *tiled_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight
     if (s.Ho < 1 || s.Wo < 1)
         return sg2_fail(ctx, SG2_ERR_SHAPE, "modconv: %dx%d input too small for a %dx%d kernel", h, wd, kh, kw);
     int lanes = up ? sg2_conv_tiled_transpose_lanes(ctx, &s) : sg2_conv_tiled_fwd_lanes(ctx, &s);
-    sg2_tensor *wt = packed_weights(ctx, weight, styles, lanes, up, a->demodulate && styles);
+    sg2_tensor *wt = packed_weights(ctx, weight, styles, lanes, up, a->demodulate && styles, a->memo);
     sg2_tensor *y = sg2_tensor_empty(ctx, 4, (const int64_t[]){n, co, s.Ho, s.Wo});
     if (!wt || !y)
         return NULL;
@@ -395,10 +464,10 @@ static sg2_tensor *fused_prepacked(sg2_ctx *ctx, sg2_tensor *xg, sg2_tensor *wei
 
 /* The demodulation coefficients: one kernel when nothing wants their
  * gradient, else differentiable ops. */
-static sg2_tensor *demodulation(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *styles)
+static sg2_tensor *demodulation(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *styles, sg2_weight_memo *memo)
 {
     sg2_tensor *in[2] = {weight, styles};
-    return sg2_autograd_wants(ctx, in, 2) ? demod_coefs(ctx, weight, styles) : demod_infer(ctx, weight, styles);
+    return sg2_autograd_wants(ctx, in, 2) ? demod_coefs(ctx, weight, styles) : demod_infer(ctx, weight, styles, memo);
 }
 
 /* x * styles convolved with the shared weights, not demodulated: for
@@ -422,7 +491,7 @@ static sg2_tensor *modconv_nonfused(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *wei
 {
     sg2_tensor *y = nonfused_conv(ctx, x, weight, styles, filter, a);
     if (a->demodulate)
-        y = sg2_scale_channels(ctx, y, demodulation(ctx, weight, styles));
+        y = sg2_scale_channels(ctx, y, demodulation(ctx, weight, styles, a->memo));
     return noise ? sg2_add(ctx, y, noise) : y;
 }
 
@@ -496,6 +565,6 @@ sg2_tensor *sg2_modconv_layer(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, s
         return sg2_bias_act_epilogue(ctx, modconv_fused(ctx, x, weight, styles, NULL, filter, a), NULL, noise, bias,
                                      p);
     sg2_tensor *y = nonfused_conv(ctx, x, weight, styles, filter, a);
-    sg2_tensor *d = a->demodulate ? demodulation(ctx, weight, styles) : NULL;
+    sg2_tensor *d = a->demodulate ? demodulation(ctx, weight, styles, a->memo) : NULL;
     return sg2_bias_act_epilogue(ctx, y, d, noise, bias, p);
 }

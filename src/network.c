@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "src/layers.h"
 #include "src/ops.h"
 
 sg2_status sg2_synthesis_create(sg2_ctx *ctx, sg2_params *ps, const sg2_g_config *c);
@@ -118,9 +119,23 @@ sg2_status sg2_generator_init(sg2_ctx *ctx, sg2_generator *g, const sg2_g_config
 
 void sg2_generator_free(sg2_generator *g)
 {
+    sg2_generator_thaw(g);
     sg2_params_free(&g->params);
     sg2_tensor_release(g->filter);
     g->filter = NULL;
+}
+
+sg2_status sg2_generator_freeze(sg2_ctx *ctx, sg2_generator *g)
+{
+    if (!g->frozen && !(g->frozen = sg2_weight_memo_new()))
+        return sg2_error_set(&ctx->err, SG2_ERR_NOMEM, "generator: out of host memory for its weight memo");
+    return SG2_OK;
+}
+
+void sg2_generator_thaw(sg2_generator *g)
+{
+    sg2_weight_memo_free(g->frozen);
+    g->frozen = NULL;
 }
 
 sg2_status sg2_discriminator_init(sg2_ctx *ctx, sg2_discriminator *d, const sg2_d_config *cfg)

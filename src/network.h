@@ -46,11 +46,14 @@ sg2_d_config sg2_d_config_default(int img_resolution, int img_channels);
 sg2_status sg2_g_config_check(const sg2_g_config *c, sg2_error *err);
 sg2_status sg2_d_config_check(const sg2_d_config *c, sg2_error *err);
 
+typedef struct sg2_weight_memo sg2_weight_memo; /* src/modconv.c */
+
 typedef struct sg2_generator {
     sg2_g_config cfg;
     int num_ws;
     sg2_params params;           /* "mapping.*" and "synthesis.*" */
     sg2_tensor *filter;          /* the [1,3,3,1] resampling filter, 4x4 */
+    sg2_weight_memo *frozen;     /* set by sg2_generator_freeze, else NULL */
 } sg2_generator;
 
 typedef struct sg2_discriminator {
@@ -62,6 +65,13 @@ typedef struct sg2_discriminator {
 /* Build with freshly initialised parameters (the reference's init). */
 sg2_status sg2_generator_init(sg2_ctx *ctx, sg2_generator *g, const sg2_g_config *cfg);
 void sg2_generator_free(sg2_generator *g);
+/* Inference from here on: the parameters stay as they are until
+ * sg2_generator_thaw (or _free), so the modulated convolutions keep what
+ * they derive from the weights alone (packed panels, sums of squares)
+ * instead of recomputing it every call. Anything that writes the
+ * parameters (training, loading) must thaw first. */
+sg2_status sg2_generator_freeze(sg2_ctx *ctx, sg2_generator *g);
+void sg2_generator_thaw(sg2_generator *g);
 sg2_status sg2_discriminator_init(sg2_ctx *ctx, sg2_discriminator *d, const sg2_d_config *cfg);
 void sg2_discriminator_free(sg2_discriminator *d);
 

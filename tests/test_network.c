@@ -118,6 +118,16 @@ static void run_case(const char *name)
             expect(ctx, &vc, sg2_discriminator_forward(ctx, &vc.d, img_ref, c), "logits", "D(img)");
         }
     }
+    /* Frozen (what `generate` runs): each path twice, the second from the
+     * weight memo the first filled, then thawed. */
+    ck_assert_int_eq(sg2_generator_freeze(ctx, &vc.g), SG2_OK);
+    for (int k = 0; k < 6; k++) {
+        sg2_synthesis_args sf = {.noise_mode = SG2_NOISE_CONST, .fused_modconv = paths[k % 3]};
+        char what[128];
+        snprintf(what, sizeof what, "%s, frozen, pass %d", path_names[k % 3], k / 3 + 1);
+        expect(ctx, &vc, sg2_synthesis_forward(ctx, &vc.g, ws, &sf), "img", what);
+    }
+    sg2_generator_thaw(&vc.g);
     /* AUTO on one image (the fused path): the batch's first image. */
     sg2_synthesis_args s1 = {.noise_mode = SG2_NOISE_CONST, .fused_modconv = SG2_MODCONV_AUTO};
     sg2_tensor *img1 = sg2_synthesis_forward(ctx, &vc.g, sg2_slice(ctx, ws, 0, 0, 1), &s1);
