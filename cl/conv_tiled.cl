@@ -134,6 +134,46 @@ static void store_channels(__global float *yb, int plane_o, int oy, int ox, int 
         yb[l * plane_o + oy * Wo + ox] = t[l];
 }
 
+/* EPI 1: conv2d_tiled_cv applies a synthesis layer's epilogue as it stores
+ * (inference; bias_act_epilogue in cl/bias_act.cl is the same maths as a
+ * pass of its own): output channel c of sample b (= n * groups + g, the
+ * image or the fused modulation's group) at pixel i becomes
+ * clamp(act(v * scale[b * cout_g + c] + noise[b * noise_stride + i] + bias[c]) * gain).
+ * act: 0 linear, 1 leaky ReLU (slope alpha), 2 ReLU; clampv < 0: no clamp. */
+#ifndef EPI
+#define EPI 0
+#endif
+#if EPI
+#define EPI_ARGS , __global const float *epi_scale, int epi_scale_off, int has_scale, \
+    __global const float *epi_bias, int epi_bias_off, int has_bias, \
+    __global const float *epi_noise, int epi_noise_off, int noise_stride, int has_noise, \
+    int act, float alpha, float gain, float clampv
+
+/* The first nco of CV channel values from p (has: else fill). */
+static cvfloat channel_vector(int has, __global const float *p, int nco, float fill)
+{
+    float t[CV];
+    UNROLL
+    for (int l = 0; l < CV; l++)
+        t[l] = has && l < nco ? p[l] : fill;
+    return CVLOAD(0, t);
+}
+
+static cvfloat epilogue(cvfloat v, cvfloat scale, cvfloat bias, float noise, int act, float alpha, float gain,
+                        float clampv)
+{
+    v = v * scale + (cvfloat)(noise) + bias;
+    if (act == 1)
+        v = select(v * alpha, v, v > (cvfloat)(0.0f));
+    else if (act == 2)
+        v = select((cvfloat)(0.0f), v, v > (cvfloat)(0.0f));
+    v *= gain;
+    return clampv >= 0.0f ? fmin(fmax(v, (cvfloat)(-clampv)), (cvfloat)(clampv)) : v;
+}
+#else
+#define EPI_ARGS
+#endif
+
 /* xp[planes, Hp, Wp] = x[planes, H, W] shifted by (pad_y, pad_x), zero
  * elsewhere, times scale[plane] when has_scale (the modulation of a
  * modulated convolution, free in this copy); pads may be negative (crops).
@@ -473,7 +513,7 @@ __kernel void conv_sum_splits(int count, int n_split, __global const float *part
 __kernel void conv2d_tiled_cv(int cin_g, int Hp, int Wp, int Cout, int cout_g, int n_cb, int Ho, int Wo,
                               int groups, int n_xt, int n_tiles, int n_items0, int images_outer,
                               __global const float *xp, int xp_off, __global const float *wt,
-                              __global float *y, int y_off)
+                              __global float *y, int y_off EPI_ARGS)
 {
     int i0 = get_global_id(0);
     if (i0 >= n_items0)
@@ -535,11 +575,23 @@ __kernel void conv2d_tiled_cv(int cin_g, int Hp, int Wp, int Cout, int cout_g, i
         if (nco <= 0)
             break;
         __global float *yb = y + y_off + (n * Cout + g * cout_g + co0) * plane_o;
+#if EPI
+        cvfloat scale = channel_vector(has_scale, epi_scale + epi_scale_off + b * cout_g + co0, nco, 1.0f);
+        cvfloat bias = channel_vector(has_bias, epi_bias + epi_bias_off + co0, nco, 0.0f);
+        __global const float *noise = epi_noise + epi_noise_off + b * noise_stride;
+#endif
         UNROLL
         for (int r = 0; r < PR; r++)
             UNROLL
-            for (int c = 0; c < PC; c++)
-                store_channels(yb, plane_o, oy0 + r, ox0 + c, Ho, Wo, acc[u][r][c], nco);
+            for (int c = 0; c < PC; c++) {
+                cvfloat v = acc[u][r][c];
+#if EPI
+                int oy = oy0 + r, ox = ox0 + c;
+                float nz = has_noise && oy < Ho && ox < Wo ? noise[oy * Wo + ox] : 0.0f;
+                v = epilogue(v, scale, bias, nz, act, alpha, gain, clampv);
+#endif
+                store_channels(yb, plane_o, oy0 + r, ox0 + c, Ho, Wo, v, nco);
+            }
     }
 }
 

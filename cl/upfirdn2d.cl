@@ -326,9 +326,44 @@ __kernel void upfirdn2d_tiled(int planes, int H, int W, int Ho, int Wo,
  * other one when the output steps two samples. */
 /* A strip's output row: 8 columns, or 16 with the two x phases interleaved. */
 #if UPF_UPX == 1
+typedef float8 stripf;
+#define STRIP_LOAD vload8
 #define STRIP_STORE vstore8
 #else
+typedef float16 stripf;
+#define STRIP_LOAD vload16
 #define STRIP_STORE vstore16
+#endif
+
+/* EPI 1: the rows kernel applies a synthesis layer's epilogue as it stores
+ * (inference, after an up-sampling conv; bias_act_epilogue in
+ * cl/bias_act.cl is the same maths as a pass of its own): plane p is
+ * channel c = p % epi_channels of sample s = p / epi_channels, and output
+ * i of it becomes
+ * clamp(act(v * scale[p] + noise[s * noise_stride + i] + bias[c]) * gain).
+ * act: 0 linear, 1 leaky ReLU (slope alpha), 2 ReLU; clampv < 0: no clamp. */
+#ifndef EPI
+#define EPI 0
+#endif
+#if EPI
+#define EPI_ARGS , int epi_channels, __global const float *epi_scale, int epi_scale_off, int has_scale, \
+    __global const float *epi_bias, int epi_bias_off, int has_bias, \
+    __global const float *epi_noise, int epi_noise_off, int noise_stride, int has_noise, \
+    int act, float alpha, float gain, float clampv
+
+static stripf epilogue(stripf v, float scale, float bias, stripf noise, int act, float alpha, float gain,
+                       float clampv)
+{
+    v = v * scale + noise + bias;
+    if (act == 1)
+        v = select(v * alpha, v, v > (stripf)(0.0f));
+    else if (act == 2)
+        v = select((stripf)(0.0f), v, v > (stripf)(0.0f));
+    v *= gain;
+    return clampv >= 0.0f ? fmin(fmax(v, (stripf)(-clampv)), (stripf)(clampv)) : v;
+}
+#else
+#define EPI_ARGS
 #endif
 
 #if UPF_DOWNX == 1
@@ -395,7 +430,8 @@ __kernel void upfirdn2d_rows_taps(__global const float *f, int f_off, int flip, 
 __kernel void upfirdn2d_rows(int planes, int H, int W, int Ho, int Wo,
                              __global const float *x, int x_off, /* [planes, H, W] */
                              __global const float *taps,
-                             __global float *y, int y_off)       /* [planes, Ho, Wo] */
+                             __global float *y, int y_off        /* [planes, Ho, Wo] */
+                             EPI_ARGS)
 {
     int strip = get_global_id(0), oy0 = get_global_id(1) * UPF_ROWS, plane = get_global_id(2);
     int ox0 = strip * 8 * UPF_UPX;
@@ -484,16 +520,35 @@ __kernel void upfirdn2d_rows(int planes, int H, int W, int Ho, int Wo,
     }
     __global float *yp = y + y_off + (size_t)plane * Ho * Wo;
     int whole = ox0 + 8 * UPF_UPX <= Wo;
+#if EPI
+    int sample = plane / epi_channels;
+    float scale = has_scale ? epi_scale[epi_scale_off + plane] : 1.0f;
+    float bias = has_bias ? epi_bias[epi_bias_off + plane - sample * epi_channels] : 0.0f;
+    __global const float *noise = epi_noise + epi_noise_off + sample * noise_stride;
+#endif
     for (int r = 0; r < UPF_ROWS; r++) {
         if (oy0 + r >= Ho)
             break;
         __global float *yr = yp + (oy0 + r) * Wo + ox0;
 #if UPF_UPX == 1
-        float8 o = acc[r][0];
+        stripf o = acc[r][0];
 #else
-        float16 o;
+        stripf o;
         o.even = acc[r][0];
         o.odd = acc[r][1];
+#endif
+#if EPI
+        stripf nz = (stripf)(0.0f);
+        __global const float *nr = noise + (oy0 + r) * Wo + ox0;
+        if (has_noise && whole) {
+            nz = STRIP_LOAD(0, nr);
+        } else if (has_noise) {
+            float part[8 * UPF_UPX];
+            for (int i = 0; i < 8 * UPF_UPX; i++)
+                part[i] = ox0 + i < Wo ? nr[i] : 0.0f;
+            nz = STRIP_LOAD(0, part);
+        }
+        o = epilogue(o, scale, bias, nz, act, alpha, gain, clampv);
 #endif
         if (whole) {
             STRIP_STORE(o, 0, yr);

@@ -110,30 +110,72 @@ sg2_tensor *sg2_bias_act(sg2_ctx *ctx,
     return sg2_bias_act_epilogue(ctx, x, NULL, NULL, b, p);
 }
 
+sg2_status sg2_epilogue_make(sg2_ctx *ctx, int x_ndim, const int64_t *x_shape, sg2_tensor *scale, sg2_tensor *noise,
+                             sg2_tensor *b, const sg2_bias_act_params *p, sg2_epilogue *e)
+{
+    char sx[96], sb[96];
+    sg2_tensor like = {.ndim = x_ndim}; /* x's shape alone, for the checks and messages */
+    for (int i = 0; i < x_ndim && i < SG2_MAX_DIMS; i++)
+        like.shape[i] = x_shape[i];
+    like.numel = sg2_shape_numel(x_ndim, x_shape);
+    if (x_ndim < 2) {
+        sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: x must have a channel axis [N, C, ...], got %s",
+                 sg2_shape_str(&like, sx, sizeof sx));
+        return ctx->err.status;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != x_shape[1])) {
+        sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: bias %s does not match the %lld channels of x %s",
+                 sg2_shape_str(b, sb, sizeof sb), (long long)x_shape[1], sg2_shape_str(&like, sx, sizeof sx));
+        return ctx->err.status;
+    }
+    if (bad_params(ctx, "bias_act", p))
+        return ctx->err.status;
+    int64_t inner = like.numel / (x_shape[0] * x_shape[1]);
+    /* noise: one plane per sample ([N, 1, ...]) or one for all ([1, 1, ...]
+     * or just the plane's own axes), laid out as a sample's channel */
+    int per_sample = noise && noise_per_sample(&like, noise);
+    if (noise && !per_sample && noise->numel != inner) {
+        sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: noise %s is neither one plane nor one per sample of x %s",
+                 sg2_shape_str(noise, sb, sizeof sb), sg2_shape_str(&like, sx, sizeof sx));
+        return ctx->err.status;
+    }
+    if (scale && (scale->ndim != 2 || scale->shape[0] != x_shape[0] || scale->shape[1] != x_shape[1])) {
+        sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: scale %s is not [N, C] of x %s", sg2_shape_str(scale, sb, sizeof sb),
+                 sg2_shape_str(&like, sx, sizeof sx));
+        return ctx->err.status;
+    }
+    *e = (sg2_epilogue){scale, noise, b, per_sample ? (int)inner : 0, *p};
+    return SG2_OK;
+}
+
+void sg2_epilogue_args(sg2_args *a, const sg2_epilogue *e, const sg2_tensor *stand_in)
+{
+    /* An absent operand's argument is stand_in's buffer: a NULL cl_mem
+     * argument is legal but not every driver handles it well. */
+    const sg2_tensor *ops[3] = {e->scale, e->bias, e->noise};
+    for (int i = 0; i < 3; i++) {
+        const sg2_tensor *t = ops[i] ? ops[i] : stand_in;
+        sg2_args_mem(a, t->buf->mem);
+        sg2_args_int(a, (int)t->offset);
+        if (i == 2)
+            sg2_args_int(a, e->noise_stride);
+        sg2_args_int(a, ops[i] ? 1 : 0);
+    }
+    sg2_args_int(a, (int)e->p.act);
+    sg2_args_float(a, e->p.alpha);
+    sg2_args_float(a, e->p.gain);
+    sg2_args_float(a, e->p.clamp);
+}
+
 sg2_tensor *sg2_bias_act_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *scale, sg2_tensor *noise, sg2_tensor *b,
                                   const sg2_bias_act_params *p)
 {
     SG2_OP_GUARD(ctx, x, p);
-    char sx[96], sb[96];
-    if (x->ndim < 2)
-        return sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: x must have a channel axis [N, C, ...], got %s",
-                        sg2_shape_str(x, sx, sizeof sx));
-    if (b && (b->ndim != 1 || b->shape[0] != x->shape[1]))
-        return sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: bias %s does not match the %lld channels of x %s",
-                        sg2_shape_str(b, sb, sizeof sb), (long long)x->shape[1], sg2_shape_str(x, sx, sizeof sx));
-    if (bad_params(ctx, "bias_act", p))
+    sg2_epilogue e;
+    if (sg2_epilogue_make(ctx, x->ndim, x->shape, scale, noise, b, p, &e))
         return NULL;
     int C = (int)x->shape[1];
     int inner = (int)(x->numel / (x->shape[0] * x->shape[1]));
-    /* noise: one plane per sample ([N, 1, ...]) or one for all ([1, 1, ...]
-     * or just the plane's own axes), laid out as a sample's channel */
-    int per_sample = noise && noise_per_sample(x, noise);
-    if (noise && !per_sample && noise->numel != inner)
-        return sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: noise %s is neither one plane nor one per sample of x %s",
-                        sg2_shape_str(noise, sb, sizeof sb), sg2_shape_str(x, sx, sizeof sx));
-    if (scale && (scale->ndim != 2 || scale->shape[0] != x->shape[0] || scale->shape[1] != x->shape[1]))
-        return sg2_fail(ctx, SG2_ERR_SHAPE, "bias_act: scale %s is not [N, C] of x %s",
-                        sg2_shape_str(scale, sb, sizeof sb), sg2_shape_str(x, sx, sizeof sx));
     sg2_tensor *y = sg2_tensor_empty(ctx, x->ndim, x->shape);
     char opts[SG2_TUNE_OPTS_LEN + 16];
     sg2_tune_options(ctx, &sg2_tune_family_bias_act,
@@ -143,9 +185,6 @@ sg2_tensor *sg2_bias_act_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *scale
     const sg2_kernel_entry *k = ba_kernel(ctx, "bias_act", vw, opts, sizeof opts);
     if (!y || !k)
         return NULL;
-    /* Without a bias, x's buffer stands in for the unused argument: a NULL
-     * cl_mem argument is legal but not every driver handles it well. */
-    const sg2_tensor *bb = b ? b : x;
     size_t units = (size_t)x->numel / (size_t)vw;
     sg2_args a = sg2_args_begin(k);
     sg2_args_int(&a, (int)units);
@@ -153,22 +192,7 @@ sg2_tensor *sg2_bias_act_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *scale
     sg2_args_int(&a, inner);
     sg2_args_mem(&a, x->buf->mem);
     sg2_args_int(&a, (int)x->offset);
-    const sg2_tensor *ss = scale ? scale : x;
-    sg2_args_mem(&a, ss->buf->mem);
-    sg2_args_int(&a, (int)ss->offset);
-    sg2_args_int(&a, scale ? 1 : 0);
-    sg2_args_mem(&a, bb->buf->mem);
-    sg2_args_int(&a, (int)bb->offset);
-    sg2_args_int(&a, b ? 1 : 0);
-    const sg2_tensor *nn = noise ? noise : x; /* stands in when unused, as for b */
-    sg2_args_mem(&a, nn->buf->mem);
-    sg2_args_int(&a, (int)nn->offset);
-    sg2_args_int(&a, per_sample ? inner : 0);
-    sg2_args_int(&a, noise ? 1 : 0);
-    sg2_args_int(&a, (int)p->act);
-    sg2_args_float(&a, p->alpha);
-    sg2_args_float(&a, p->gain);
-    sg2_args_float(&a, p->clamp);
+    sg2_epilogue_args(&a, &e, x);
     sg2_args_mem(&a, y->buf->mem);
     sg2_args_int(&a, (int)y->offset);
     if (launch_tuned(ctx, &a, units, opts))

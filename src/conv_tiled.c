@@ -46,7 +46,7 @@ static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 static void tiles_from_env(const char *var, tiles *t)
 {
     const char *v = getenv(var);
-    tiles e;
+    tiles e = {0};
     e.cvn = 1;
     int n = v ? sscanf(v, "%d,%d,%d,%d,%d,%d", &e.cv, &e.vw, &e.nv, &e.tco, &e.lws, &e.cvn) : 0;
     if (n >= 5 && e.nv > 0 && e.tco > 0 && e.lws > 0 && e.cvn > 0 && (e.vw == 4 || e.vw == 8 || e.vw == 16))
@@ -160,12 +160,15 @@ static tiles wgrad_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
 }
 
 /* The kernel `name` built for this geometry and these tiles. */
-static const sg2_kernel_entry *tiled_kernel(sg2_ctx *ctx, const char *name, const sg2_conv_shape *s, const tiles *t)
+/* epi: conv2d_tiled_cv stores through a layer's epilogue (EPI). */
+static const sg2_kernel_entry *tiled_kernel(sg2_ctx *ctx, const char *name, const sg2_conv_shape *s, const tiles *t,
+                                            int epi)
 {
     char opts[160];
     if (t->cv)
-        snprintf(opts, sizeof opts, "-DKH=%d -DKW=%d -DSTRIDE=%d -DCV=%d -DPR=%d -DPC=%d -DNV=%d -DWG_TCI=%d -DCVN=%d",
-                 s->kh, s->kw, s->stride, t->vw, t->nv, t->tco, t->nv, t->tco, t->cvn > 0 ? t->cvn : 1);
+        snprintf(opts, sizeof opts,
+                 "-DKH=%d -DKW=%d -DSTRIDE=%d -DCV=%d -DPR=%d -DPC=%d -DNV=%d -DWG_TCI=%d -DCVN=%d%s", s->kh, s->kw,
+                 s->stride, t->vw, t->nv, t->tco, t->nv, t->tco, t->cvn > 0 ? t->cvn : 1, epi ? " -DEPI=1" : "");
     else
         snprintf(opts, sizeof opts, "-DKH=%d -DKW=%d -DSTRIDE=%d -DVW=%d -DNV=%d -DTCO=%d -DWG_TCO=%d", s->kh,
                  s->kw, s->stride, t->vw, t->nv, t->tco, t->tco);
@@ -277,9 +280,9 @@ static void fwd_block(const tiles *t, int *rows, int *cols, int *chans)
 }
 
 static sg2_status launch_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *xp, int hp,
-                             int wp, const sg2_tensor *wt, sg2_tensor *y)
+                             int wp, const sg2_tensor *wt, const sg2_epilogue *epi, sg2_tensor *y)
 {
-    const sg2_kernel_entry *k = tiled_kernel(ctx, t->cv ? "conv2d_tiled_cv" : "conv2d_tiled", s, t);
+    const sg2_kernel_entry *k = tiled_kernel(ctx, t->cv ? "conv2d_tiled_cv" : "conv2d_tiled", s, t, epi != NULL);
     if (!k)
         return ctx->err.status;
     int rows, cols, chans;
@@ -310,6 +313,8 @@ static sg2_status launch_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles 
     sg2_args_mem(&a, wt->buf->mem);
     sg2_args_mem(&a, y->buf->mem);
     sg2_args_int(&a, (int)y->offset);
+    if (epi)
+        sg2_epilogue_args(&a, epi, y);
     size_t local[3] = {lws_for(k, t->lws), 1, 1};
     int n_cbw = t->cv && t->cvn > 1 ? ceil_div(n_cb, t->cvn) : n_cb; /* work-items along the channel panels */
     size_t global[3] = {(size_t)(outer ? 1 : s->N) * (size_t)n_tiles, (size_t)n_cbw,
@@ -320,9 +325,14 @@ static sg2_status launch_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles 
 /* The forward with w packed here, or with weights the caller packed
  * (packed != NULL; see sg2_conv_tiled_fwd_packed). */
 static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x, const sg2_tensor *w,
-                           const sg2_tensor *packed, const sg2_tensor *in_scale, sg2_tensor *y)
+                           const sg2_tensor *packed, const sg2_tensor *in_scale, const sg2_epilogue *epi,
+                           sg2_tensor *y)
 {
     tiles t = fwd_tiles(ctx, s);
+    if (epi && !t.cv) {
+        sg2_fail(ctx, SG2_ERR_ARG, "conv: the row-vector kernel takes no epilogue (see sg2_conv_tiled_fwd_takes_epilogue)");
+        return ctx->err.status;
+    }
     int rows, cols, chans;
     fwd_block(&t, &rows, &cols, &chans);
     /* Rows and columns the tiles read (a row vector at stride 2 loads one
@@ -333,7 +343,7 @@ static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, cons
     const sg2_tensor *xp = padded_input(ctx, s, x, in_scale, hp, wp);
     const sg2_tensor *wt = !xp ? NULL : packed ? packed : pack_weight(ctx, w, s, chans, flip);
     if (wt)
-        launch_fwd(ctx, s, &t, xp, hp, wp, wt, y);
+        launch_fwd(ctx, s, &t, xp, hp, wp, wt, epi, y);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
 }
@@ -341,7 +351,7 @@ static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, cons
 sg2_status sg2_conv_tiled_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
                               const sg2_tensor *w, sg2_tensor *y)
 {
-    return fwd_with(ctx, s, flip, x, w, NULL, NULL, y);
+    return fwd_with(ctx, s, flip, x, w, NULL, NULL, NULL, y);
 }
 
 int sg2_conv_tiled_fwd_lanes(sg2_ctx *ctx, const sg2_conv_shape *s)
@@ -352,10 +362,13 @@ int sg2_conv_tiled_fwd_lanes(sg2_ctx *ctx, const sg2_conv_shape *s)
     return chans;
 }
 
+int sg2_conv_tiled_fwd_takes_epilogue(sg2_ctx *ctx, const sg2_conv_shape *s) { return fwd_tiles(ctx, s).cv != 0; }
+
 sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
-                                     const sg2_tensor *in_scale, const sg2_tensor *wt, sg2_tensor *y)
+                                     const sg2_tensor *in_scale, const sg2_tensor *wt, const sg2_epilogue *epi,
+                                     sg2_tensor *y)
 {
-    return fwd_with(ctx, s, 0, x, NULL, wt, in_scale, y);
+    return fwd_with(ctx, s, 0, x, NULL, wt, in_scale, epi, y);
 }
 
 /* Tiles of the transposed convolution. At stride 2 on CPUs the all-phases
@@ -405,7 +418,7 @@ static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg
                  s->kh, s->kw, S, t.vw, t.nv, t.tco, py, px, q);
         k = sg2_kernel(ctx, "conv_tiled.cl", "conv_transpose2d_tiled_ph", opts);
     } else {
-        k = tiled_kernel(ctx, "conv_transpose2d_tiled_cv", s, &t);
+        k = tiled_kernel(ctx, "conv_transpose2d_tiled_cv", s, &t, 0);
     }
     size_t mark = sg2_scope_begin(ctx);
     sg2_tensor *xq = k ? pad_planes(ctx, x, in_scale, s->N * s->Cin, s->H, s->W, hq, wq, q, q) : NULL;
@@ -446,7 +459,7 @@ sg2_status sg2_conv_tiled_transpose_packed(sg2_ctx *ctx, const sg2_conv_shape *s
 static sg2_status launch_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *dyp,
                                int wd, const sg2_tensor *xp, int hp, int wp, sg2_tensor *dw)
 {
-    const sg2_kernel_entry *k = tiled_kernel(ctx, "conv2d_wgrad_tiled", s, t);
+    const sg2_kernel_entry *k = tiled_kernel(ctx, "conv2d_wgrad_tiled", s, t, 0);
     if (!k)
         return ctx->err.status;
     int cin_g = s->Cin / s->groups, cout_g = s->Cout / s->groups;
@@ -486,7 +499,7 @@ static sg2_tensor *channels_last(sg2_ctx *ctx, const sg2_conv_shape *s, const ti
                         plane, cp);
     int64_t shape[3] = {batches, plane, cp};
     sg2_tensor *dyt = sg2_tensor_empty(ctx, 3, shape);
-    const sg2_kernel_entry *k = tiled_kernel(ctx, "conv_channels_last", s, t);
+    const sg2_kernel_entry *k = tiled_kernel(ctx, "conv_channels_last", s, t, 0);
     if (!dyt || !k)
         return NULL;
     sg2_args a = sg2_args_begin(k);
@@ -535,7 +548,7 @@ static sg2_status launch_wgrad_blocks(sg2_ctx *ctx, const sg2_conv_shape *s, con
                                       int cp, const sg2_tensor *xp, int hp, int wp, int per_split, int n_split,
                                       int co_base, int n_blocks, sg2_tensor *out)
 {
-    const sg2_kernel_entry *k = tiled_kernel(ctx, "conv2d_wgrad_cv", s, t);
+    const sg2_kernel_entry *k = tiled_kernel(ctx, "conv2d_wgrad_cv", s, t, 0);
     if (!k)
         return ctx->err.status;
     int cin_g = s->Cin / s->groups, cout_g = s->Cout / s->groups;

@@ -378,11 +378,17 @@ static up_pads up_pads_of(int k, int fw, int up, int padding)
     return u;
 }
 
+/* The FIR's parameters after the transposed conv (see up_pads). */
+static sg2_upfirdn2d_params up_fir_params(int up, up_pads u)
+{
+    return (sg2_upfirdn2d_params){.up_x = 1, .up_y = 1, .down_x = 1, .down_y = 1, .pad_x0 = u.p0 + u.pt,
+                                  .pad_x1 = u.p1 + u.pt, .pad_y0 = u.p0 + u.pt, .pad_y1 = u.p1 + u.pt, .flip = 0,
+                                  .gain = (float)(up * up)};
+}
+
 static sg2_tensor *up_fir(sg2_ctx *ctx, sg2_tensor *y, sg2_tensor *filter, int up, up_pads u)
 {
-    sg2_upfirdn2d_params fp = {.up_x = 1, .up_y = 1, .down_x = 1, .down_y = 1, .pad_x0 = u.p0 + u.pt,
-                               .pad_x1 = u.p1 + u.pt, .pad_y0 = u.p0 + u.pt, .pad_y1 = u.p1 + u.pt, .flip = 0,
-                               .gain = (float)(up * up)};
+    sg2_upfirdn2d_params fp = up_fir_params(up, u);
     return sg2_upfirdn2d(ctx, y, filter, &fp);
 }
 
@@ -426,17 +432,38 @@ static sg2_tensor *packed_weights(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *
     return styles ? wt : memo_keep(memo, weight, MEMO_PACKED, lanes, flip, wt);
 }
 
+/* A synthesis layer's epilogue for tiled_modconv: demodulation scale
+ * ([N, Cout] or NULL), noise, bias (or NULL) and the activation. */
+typedef struct layer_epilogue {
+    sg2_tensor *scale, *noise, *bias;
+    const sg2_bias_act_params *p;
+} layer_epilogue;
+
+/* The epilogue as a pass of its own over y viewed as [samples, C, H, W]. */
+static sg2_tensor *epilogue_pass(sg2_ctx *ctx, sg2_tensor *y, int64_t samples, const layer_epilogue *le)
+{
+    int64_t plane = y->shape[2] * y->shape[3];
+    y = sg2_reshape(ctx, y, 4, (const int64_t[]){samples, y->numel / samples / plane, y->shape[2], y->shape[3]});
+    return sg2_bias_act_epilogue(ctx, y, le->scale, le->noise, le->bias, le->p);
+}
+
 /* The tiled convolution of x[N', Cin', H, W] (groups: samples when the
  * weights are per sample) as modconv needs it: stride 1 with padding, or
  * the transposed conv at stride `up` followed by the FIR. in_scale[N' * Cin']
- * or NULL multiplies the input planes. Not differentiable (inference). */
+ * or NULL multiplies the input planes. le NULL: the bare convolution,
+ * [N', Cout', Ho, Wo]; else the layer's output, [samples, Cout, Ho, Wo],
+ * with the epilogue applied in the convolution's or the FIR's store where
+ * their kernels can, else as a pass of its own. Not differentiable
+ * (inference). */
 static sg2_tensor *tiled_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles,
-                                 sg2_tensor *in_scale, int groups, sg2_tensor *filter, const sg2_modconv_args *a)
+                                 sg2_tensor *in_scale, int groups, sg2_tensor *filter, const sg2_modconv_args *a,
+                                 const layer_epilogue *le)
 {
     int n = (int)x->shape[0], ci = (int)x->shape[1], co = (int)weight->shape[0] * groups;
     int kh = (int)weight->shape[2], kw = (int)weight->shape[3], h = (int)x->shape[2], wd = (int)x->shape[3];
     int up = a->up > 1, p = a->padding;
-    up_pads u = up_pads_of(kh, filter ? (int)filter->shape[1] : 4, a->up, p);
+    int fw = filter ? (int)filter->shape[1] : 4, fh = filter ? (int)filter->shape[0] : 4;
+    up_pads u = up_pads_of(kh, fw, a->up, p);
     sg2_conv_shape s = {n, ci, h, wd, co, h + 2 * p - kh + 1, wd + 2 * p - kw + 1, kh, kw, 1, p, p, groups};
     if (up)
         s = (sg2_conv_shape){n, ci, h, wd, co, (h - 1) * a->up - 2 * u.pt + kh, (wd - 1) * a->up - 2 * u.pt + kw,
@@ -448,18 +475,46 @@ static sg2_tensor *tiled_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight
     sg2_tensor *y = sg2_tensor_empty(ctx, 4, (const int64_t[]){n, co, s.Ho, s.Wo});
     if (!wt || !y)
         return NULL;
-    if (!up)
-        return sg2_conv_tiled_fwd_packed(ctx, &s, x, in_scale, wt, y) ? NULL : y;
-    return sg2_conv_tiled_transpose_packed(ctx, &s, x, in_scale, wt, y) ? NULL : up_fir(ctx, y, filter, a->up, u);
+    /* per sample: the images, or the groups of a fused modulation */
+    int64_t samples = groups > 1 ? groups : n, cout_s = co / groups;
+    sg2_epilogue e;
+    if (!up) {
+        int take = le && sg2_conv_tiled_fwd_takes_epilogue(ctx, &s);
+        if (take && sg2_epilogue_make(ctx, 4, (const int64_t[]){samples, cout_s, s.Ho, s.Wo}, le->scale, le->noise,
+                                      le->bias, le->p, &e))
+            return NULL;
+        if (sg2_conv_tiled_fwd_packed(ctx, &s, x, in_scale, wt, take ? &e : NULL, y))
+            return NULL;
+        if (!le)
+            return y;
+        return take ? sg2_reshape(ctx, y, 4, (const int64_t[]){samples, cout_s, s.Ho, s.Wo})
+                    : epilogue_pass(ctx, y, samples, le);
+    }
+    if (sg2_conv_tiled_transpose_packed(ctx, &s, x, in_scale, wt, y))
+        return NULL;
+    if (!le)
+        return up_fir(ctx, y, filter, a->up, u);
+    /* the FIR over [samples, Cout] planes, so its epilogue finds each
+     * plane's sample and channel */
+    y = sg2_reshape(ctx, y, 4, (const int64_t[]){samples, cout_s, s.Ho, s.Wo});
+    int64_t ho = s.Ho + 2 * u.pt + u.p0 + u.p1 - fh + 1, wo = s.Wo + 2 * u.pt + u.p0 + u.p1 - fw + 1;
+    if (sg2_epilogue_make(ctx, 4, (const int64_t[]){samples, cout_s, ho, wo}, le->scale, le->noise, le->bias, le->p,
+                          &e))
+        return NULL;
+    sg2_upfirdn2d_params fp = up_fir_params(a->up, u);
+    int applied = 0;
+    y = sg2_upfirdn2d_epilogue(ctx, y, filter, &fp, &e, &applied);
+    return !y || applied ? y : epilogue_pass(ctx, y, samples, le);
 }
 
 /* Inference (nothing wants gradients), fused: the modulated weights written
  * straight into the register-tiled convolution's panels, skipping its
- * packing pass. x as one image of N * Cin channels; -> [1, N * Cout, Ho, Wo]. */
+ * packing pass. x as one image of N * Cin channels; -> [1, N * Cout, Ho, Wo],
+ * or with le the layer's output [N, Cout, Ho, Wo]. */
 static sg2_tensor *fused_prepacked(sg2_ctx *ctx, sg2_tensor *xg, sg2_tensor *weight, sg2_tensor *styles,
-                                   sg2_tensor *filter, const sg2_modconv_args *a)
+                                   sg2_tensor *filter, const sg2_modconv_args *a, const layer_epilogue *le)
 {
-    return tiled_modconv(ctx, xg, weight, styles, NULL, (int)styles->shape[0], filter, a);
+    return tiled_modconv(ctx, xg, weight, styles, NULL, (int)styles->shape[0], filter, a, le);
 }
 
 /* The demodulation coefficients: one kernel when nothing wants their
@@ -481,7 +536,7 @@ static sg2_tensor *nonfused_conv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight
     if (tiled < 0)
         return NULL;
     if (tiled && !sg2_autograd_wants(ctx, in, 3) && (a->up == 1 || weight->shape[2] > 1))
-        return tiled_modconv(ctx, x, weight, NULL, styles, 1, filter, a);
+        return tiled_modconv(ctx, x, weight, NULL, styles, 1, filter, a, NULL);
     sg2_tensor *y = sg2_scale_channels(ctx, x, styles);
     return sg2_conv2d_resample(ctx, y, weight, filter, a->up, 1, a->padding, 1, a->up == 1);
 }
@@ -506,7 +561,7 @@ static sg2_tensor *modconv_fused(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight
     if (tiled < 0)
         return NULL;
     if (tiled && !sg2_autograd_wants(ctx, in, 3) && (a->up == 1 || kh > 1)) {
-        y = fused_prepacked(ctx, xg, weight, styles, filter, a);
+        y = fused_prepacked(ctx, xg, weight, styles, filter, a, NULL);
     } else if (a->up > 1 && kh > 1) {
         /* the weights in the transposed conv's layout: no permuting copy */
         up_pads u = up_pads_of((int)kh, (int)filter->shape[1], a->up, a->padding);
@@ -561,6 +616,21 @@ sg2_tensor *sg2_modconv_layer(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, s
 {
     if (bad_operands(ctx, x, weight, styles))
         return NULL;
+    sg2_tensor *in[5] = {x, weight, styles, noise, bias};
+    int tiled = sg2_conv_tiled_enabled(ctx);
+    if (tiled < 0)
+        return NULL;
+    if (tiled && !sg2_autograd_wants(ctx, in, 5) && (a->up == 1 || weight->shape[2] > 1)) {
+        /* inference: the epilogue in the convolution's or the FIR's store */
+        layer_epilogue le = {NULL, noise, bias, p};
+        if (a->fused) {
+            int64_t n = x->shape[0], ci = x->shape[1];
+            sg2_tensor *xg = sg2_reshape(ctx, x, 4, (const int64_t[]){1, n * ci, x->shape[2], x->shape[3]});
+            return fused_prepacked(ctx, xg, weight, styles, filter, a, &le);
+        }
+        le.scale = a->demodulate ? demod_infer(ctx, weight, styles, a->memo) : NULL;
+        return a->demodulate && !le.scale ? NULL : tiled_modconv(ctx, x, weight, NULL, styles, 1, filter, a, &le);
+    }
     if (a->fused)
         return sg2_bias_act_epilogue(ctx, modconv_fused(ctx, x, weight, styles, NULL, filter, a), NULL, noise, bias,
                                      p);

@@ -68,6 +68,8 @@ sg2_tensor *sg2_conv_transpose2d(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *w, con
 /* d/dw of sum(dy * conv2d(x, w)): dy[N,Cout,Ho,Wo], x[N,Cin,H,W] -> [Cout,Cin/g,kh,kw] */
 sg2_tensor *sg2_conv2d_wgrad(sg2_ctx *ctx, sg2_tensor *dy, sg2_tensor *x, const sg2_conv_params *p, int kh, int kw);
 
+typedef struct sg2_epilogue sg2_epilogue; /* bias_act.c, below */
+
 /* ---- upfirdn2d.c -------------------------------------------------------- */
 typedef struct sg2_upfirdn2d_params {
     int up_x, up_y, down_x, down_y;
@@ -78,6 +80,13 @@ typedef struct sg2_upfirdn2d_params {
 /* Upsample (zero insertion), pad, FIR filter f[fh,fw] (a constant: no
  * gradient flows into it), downsample; per (n, c) plane of x[N,C,H,W]. */
 sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, const sg2_upfirdn2d_params *p);
+/* upfirdn2d with a synthesis layer's epilogue (built for x's shape by
+ * sg2_epilogue_make; planes of x are its [N, C]) applied as it stores, when
+ * the kernel chosen for these operands can (*applied = 1); else plain
+ * upfirdn2d (*applied = 0), the caller applying it. Inference only: fails
+ * when x wants a gradient. */
+sg2_tensor *sg2_upfirdn2d_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, const sg2_upfirdn2d_params *p,
+                                   const sg2_epilogue *epi, int *applied);
 /* The 2-D filter outer(k, k) / sum(outer(k, k)) from 1-D taps, e.g. [1,3,3,1]. */
 sg2_tensor *sg2_fir_filter(sg2_ctx *ctx, const float *taps, int n);
 
@@ -98,6 +107,22 @@ sg2_tensor *sg2_bias_act(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *b, const sg2_b
  * Differentiable in x, scale, noise and b. */
 sg2_tensor *sg2_bias_act_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *scale, sg2_tensor *noise, sg2_tensor *b,
                                   const sg2_bias_act_params *p);
+/* That epilogue handed to the kernel that produces x, to apply as it
+ * stores (inference): the checked operands and the stride of the noise
+ * (the plane size when there is one plane per sample, else 0). */
+struct sg2_epilogue {
+    const sg2_tensor *scale, *noise, *bias; /* each NULL when absent */
+    int noise_stride;
+    sg2_bias_act_params p;
+};
+/* Checks scale, noise, b and p against an output of x_ndim axes x_shape as
+ * sg2_bias_act_epilogue does, and fills e; the failure recorded else. */
+sg2_status sg2_epilogue_make(sg2_ctx *ctx, int x_ndim, const int64_t *x_shape, sg2_tensor *scale, sg2_tensor *noise,
+                             sg2_tensor *b, const sg2_bias_act_params *p, sg2_epilogue *e);
+/* Appends e as kernel arguments: scale (buffer, offset, present), bias
+ * (the same), noise (buffer, offset, stride, present), act, alpha, gain,
+ * clamp; stand_in fills the buffers that are absent. */
+void sg2_epilogue_args(sg2_args *a, const sg2_epilogue *e, const sg2_tensor *stand_in);
 /* dx = dy * act'(from the sign of y) * gain, zero where clamped. Linear in dy. */
 sg2_tensor *sg2_bias_act_grad(sg2_ctx *ctx, sg2_tensor *dy, sg2_tensor *y, const sg2_bias_act_params *p);
 /* Defaults of the reference: lrelu alpha 0.2 gain sqrt(2); relu gain sqrt(2); linear gain 1. */

@@ -265,7 +265,8 @@ static sg2_tensor *rows_taps(sg2_ctx *ctx, const char *build, const sg2_upfirdn2
  * planes when a row is short. */
 static sg2_status launch_rows(sg2_ctx *ctx, const sg2_kernel_entry *k, const char *build,
                               const sg2_upfirdn2d_params *p, int planes, int H, int W, int Ho, int Wo,
-                              const sg2_tensor *x, const sg2_tensor *f, sg2_tensor *y, int rows, int wg)
+                              const sg2_tensor *x, const sg2_tensor *f, const sg2_epilogue *epi, sg2_tensor *y,
+                              int rows, int wg)
 {
     size_t groups_x = (size_t)((Wo + 8 * p->up_x - 1) / (8 * p->up_x)), lx = 1, lz = 1;
     size_t cap = wg > 0 ? (size_t)wg : 64;
@@ -289,6 +290,10 @@ static sg2_status launch_rows(sg2_ctx *ctx, const sg2_kernel_entry *k, const cha
         sg2_args_mem(&a, taps->buf->mem);
         sg2_args_mem(&a, y->buf->mem);
         sg2_args_int(&a, (int)y->offset);
+        if (epi) {
+            sg2_args_int(&a, (int)x->shape[1]);
+            sg2_epilogue_args(&a, epi, y);
+        }
         sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err);
     }
     sg2_scope_end(ctx, mark, NULL, 0);
@@ -347,12 +352,12 @@ static int args_ok(sg2_ctx *ctx, const sg2_tensor *x, const sg2_tensor *f, const
     return 1;
 }
 
-sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx,
-                          sg2_tensor *x, /* [N, C, H, W] */
-                          sg2_tensor *f, /* [fh, fw] */
-                          const sg2_upfirdn2d_params *p)
+/* y = upfirdn2d(x) through the tuned (or forced) kernel; with epi, the rows
+ * kernel stores through it and *applied = 1, the others leave it to the
+ * caller (*applied = 0). NULL on error (recorded). */
+static sg2_tensor *upfirdn2d_launch(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, const sg2_upfirdn2d_params *p,
+                                    const sg2_epilogue *epi, int *applied)
 {
-    SG2_OP_GUARD(ctx, x, f, p);
     int64_t Ho = 0, Wo = 0;
     if (!args_ok(ctx, x, f, p, &Ho, &Wo))
         return NULL;
@@ -388,8 +393,8 @@ sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx,
     char build[200];
     if (use == UPF_K_ROWS) /* flip and gain stay run-time arguments */
         snprintf(build, sizeof build, "-DUPF_ROWS=%d -DUPF_FH=%d -DUPF_FW=%d -DUPF_UPX=%d -DUPF_UPY=%d -DUPF_DOWNX=%d"
-                 " -DUPF_DOWNY=%d -DUPF_PADX0=%d -DUPF_PADY0=%d", rows, fh, fw, p->up_x, p->up_y, p->down_x,
-                 p->down_y, p->pad_x0, p->pad_y0);
+                 " -DUPF_DOWNY=%d -DUPF_PADX0=%d -DUPF_PADY0=%d%s", rows, fh, fw, p->up_x, p->up_y, p->down_x,
+                 p->down_y, p->pad_x0, p->pad_y0, epi ? " -DEPI=1" : "");
     else if (use == UPF_K_TILED) /* flip stays a run-time argument there */
         snprintf(build, sizeof build, "-DUPF_TILED=1 -DUPF_FH=%d -DUPF_FW=%d -DUPF_UPX=%d -DUPF_UPY=%d -DUPF_DOWNX=%d"
                  " -DUPF_DOWNY=%d", fh, fw, p->up_x, p->up_y, p->down_x, p->down_y);
@@ -402,15 +407,38 @@ sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx,
     if (!y || !k)
         return NULL;
     int wg = sg2_tune_option_value(opts, "UPF_WG", 64);
-    sg2_status st = use == UPF_K_ROWS  ? launch_rows(ctx, k, build, p, planes, H, W, (int)Ho, (int)Wo, x, f, y, rows, wg)
+    int rows_epi = use == UPF_K_ROWS && epi;
+    if (applied)
+        *applied = rows_epi;
+    sg2_status st = use == UPF_K_ROWS ? launch_rows(ctx, k, build, p, planes, H, W, (int)Ho, (int)Wo, x, f,
+                                                    rows_epi ? epi : NULL, y, rows, wg)
                     : use == UPF_K_TILED ? launch_tiled(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, x, f, y, &t)
                                          : launch_generic(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, fh, fw, x, f, y,
                                                           px, wg);
-    if (st)
-        return NULL;
+    return st ? NULL : y;
+}
+
+sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx,
+                          sg2_tensor *x, /* [N, C, H, W] */
+                          sg2_tensor *f, /* [fh, fw] */
+                          const sg2_upfirdn2d_params *p)
+{
+    SG2_OP_GUARD(ctx, x, f, p);
+    sg2_tensor *y = upfirdn2d_launch(ctx, x, f, p, NULL, NULL);
     /* Only x is an input: the filter rides along as a saved constant. */
-    sg2_autograd_record(ctx, y, &upfirdn2d_def, &x, 1, p, sizeof *p, &f, 1);
+    if (y)
+        sg2_autograd_record(ctx, y, &upfirdn2d_def, &x, 1, p, sizeof *p, &f, 1);
     return y;
+}
+
+sg2_tensor *sg2_upfirdn2d_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, const sg2_upfirdn2d_params *p,
+                                   const sg2_epilogue *epi, int *applied)
+{
+    *applied = 0;
+    SG2_OP_GUARD(ctx, x, f, p, epi);
+    if (sg2_autograd_wants(ctx, &x, 1))
+        return sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d_epilogue: not differentiable; x wants a gradient");
+    return upfirdn2d_launch(ctx, x, f, p, epi, applied);
 }
 
 sg2_tensor *sg2_fir_filter(sg2_ctx *ctx, const float *taps, /* [n] */ int n)

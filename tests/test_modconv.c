@@ -256,6 +256,69 @@ START_TEST(test_modconv_fused_matches_nonfused)
 }
 END_TEST
 
+/* A synthesis layer at inference, whose epilogue (demodulation, noise,
+ * bias, activation, gain, clamp) the convolution's or the FIR's kernel
+ * applies as it stores, against the same layer through ops that record
+ * gradients (a separate bias_act_epilogue pass): 20 output channels (a
+ * partial channel vector), odd sizes (partial pixel tiles), noise per
+ * sample and shared, clamps that bind, each FIR kernel (the rows kernel
+ * takes the epilogue, the tiled one leaves it to a pass), and a ToRGB-like
+ * 1x1 to 3 channels whose row-vector kernel takes none. */
+typedef struct layer_case {
+    int up, k, cout, hw, demod, fused, per_sample_noise;
+    sg2_act act;
+    float clamp;
+} layer_case;
+
+START_TEST(test_modconv_layer_epilogue)
+{
+    static const layer_case cases[] = {
+        {1, 3, 20, 7, 1, 0, 1, SG2_ACT_LRELU, -1.0f}, {1, 3, 20, 7, 1, 1, 0, SG2_ACT_LRELU, 0.5f},
+        {2, 3, 20, 5, 1, 0, 1, SG2_ACT_RELU, -1.0f},  {2, 3, 20, 5, 1, 1, 1, SG2_ACT_LRELU, 0.7f},
+        {2, 3, 20, 5, 1, 0, 0, SG2_ACT_LINEAR, -1.0f}, {1, 1, 3, 16, 0, 0, 0, SG2_ACT_LINEAR, 0.3f},
+    };
+    static const char *const fir_kernels[] = {"rows", "tiled"};
+    sg2_ctx *ctx = sg2_test_ctx();
+    const int n = 3, cin = 6;
+    for (int t = 0; t < (int)(sizeof cases / sizeof cases[0]); t++) {
+        const layer_case *lc = &cases[t];
+        int ho = lc->hw * lc->up;
+        long nx = (long)n * cin * lc->hw * lc->hw, nw = (long)lc->cout * cin * lc->k * lc->k;
+        long nn = lc->per_sample_noise ? (long)n * ho * ho : (long)ho * ho;
+        double *xin = malloc(sizeof(double) * (size_t)(nx + nw + n * cin + nn + lc->cout));
+        sg2_test_uniform(xin, nx + nw + n * cin + nn + lc->cout, -1, 1, 600 + (uint64_t)t);
+        for (int f = 0; f < 2; f++) {
+            setenv("SG2_UPFIRDN2D", fir_kernels[f], 1);
+            size_t mark = sg2_scope_begin(ctx);
+            const double *at = xin;
+            sg2_tensor *x = sg2_test_tensor(ctx, 4, SHAPE(n, cin, lc->hw, lc->hw), at);
+            sg2_tensor *w = sg2_test_tensor(ctx, 4, SHAPE(lc->cout, cin, lc->k, lc->k), at += nx);
+            sg2_tensor *s = sg2_test_tensor(ctx, 2, SHAPE(n, cin), at += nw);
+            sg2_tensor *noise = lc->per_sample_noise ? sg2_test_tensor(ctx, 4, SHAPE(n, 1, ho, ho), at += n * cin)
+                                                     : sg2_test_tensor(ctx, 2, SHAPE(ho, ho), at += n * cin);
+            sg2_tensor *b = sg2_test_tensor(ctx, 1, SHAPE(lc->cout), at + nn);
+            sg2_tensor *filter = sg2_fir_filter(ctx, (const float[]){1, 3, 3, 1}, 4);
+            sg2_modconv_args a = {.up = lc->up, .padding = lc->k / 2, .demodulate = lc->demod, .fused = lc->fused};
+            sg2_bias_act_params p = sg2_bias_act_defaults(lc->act);
+            p.clamp = lc->clamp;
+            sg2_tensor *got = sg2_modconv_layer(ctx, x, w, s, noise, b, filter, &a, &p);
+            sg2_tensor_set_requires_grad(w, 1); /* the ops' path */
+            sg2_tensor *want = sg2_modconv_layer(ctx, x, w, s, noise, b, filter, &a, &p);
+            ck_assert_msg(got && want, "%s", ctx->err.msg);
+            ck_assert(sg2_shape_equal(got, want) && got->shape[2] == ho);
+            double *r = sg2_test_read(ctx, want);
+            char what[96];
+            snprintf(what, sizeof what, "layer epilogue case %d (FIR %s)", t, fir_kernels[f]);
+            sg2_test_assert_close(ctx, got, r, want->numel, what);
+            free(r);
+            sg2_scope_end(ctx, mark, NULL, 0);
+        }
+        unsetenv("SG2_UPFIRDN2D");
+        free(xin);
+    }
+}
+END_TEST
+
 /* ---- scale_channels and channel_dot ------------------------------------ */
 
 typedef struct sc_case {
@@ -431,6 +494,7 @@ int main(void)
     tcase_add_test(tc, test_modconv_weight_grad);
     tcase_add_test(tc, test_modconv_weight_second_order);
     tcase_add_test(tc, test_modconv_fused_matches_nonfused);
+    tcase_add_test(tc, test_modconv_layer_epilogue);
     tcase_add_test(tc, test_scale_channels_channel_dot);
     tcase_add_test(tc, test_scale_channels_second_order);
     tcase_add_test(tc, test_modconv_weight_bad_input);
