@@ -86,8 +86,16 @@ __kernel void modconv_demod(int cin, int cout, __global const float *wsq, __glob
     if (o >= cout)
         return;
     __global const float *sn = s + s_off + n * cin, *wo = wsq + o * cin;
-    float acc = 0.0f;
-    for (int i = 0; i < cin; i++)
+    /* eight independent sums, not one chain of cin dependent adds (the
+     * chain's latency was the whole cost) */
+    float8 acc8 = (float8)(0.0f);
+    int i = 0;
+    for (; i + 8 <= cin; i += 8) {
+        float8 sv = vload8(0, sn + i);
+        acc8 += sv * sv * vload8(0, wo + i);
+    }
+    float acc = (acc8.s0 + acc8.s1) + (acc8.s2 + acc8.s3) + (acc8.s4 + acc8.s5) + (acc8.s6 + acc8.s7);
+    for (; i < cin; i++)
         acc += sn[i] * sn[i] * wo[i];
     d[n * cout + o] = rsqrt(acc + 1e-8f);
 }

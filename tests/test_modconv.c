@@ -263,7 +263,8 @@ END_TEST
  * partial channel vector), odd sizes (partial pixel tiles), noise per
  * sample and shared, clamps that bind, each FIR kernel (the rows kernel
  * takes the epilogue, the tiled one leaves it to a pass), and a ToRGB-like
- * 1x1 to 3 channels whose row-vector kernel takes none. */
+ * 1x1 to 3 channels whose row-vector kernel takes none; 6 and 13 input
+ * channels. */
 typedef struct layer_case {
     int up, k, cout, hw, demod, fused, per_sample_noise;
     sg2_act act;
@@ -279,9 +280,10 @@ START_TEST(test_modconv_layer_epilogue)
     };
     static const char *const fir_kernels[] = {"rows", "tiled"};
     sg2_ctx *ctx = sg2_test_ctx();
-    const int n = 3, cin = 6;
+    const int n = 3;
     for (int t = 0; t < (int)(sizeof cases / sizeof cases[0]); t++) {
         const layer_case *lc = &cases[t];
+        int cin = t % 2 ? 13 : 6; /* 13: the demodulation's vector sums and their tail */
         int ho = lc->hw * lc->up;
         long nx = (long)n * cin * lc->hw * lc->hw, nw = (long)lc->cout * cin * lc->k * lc->k;
         long nn = lc->per_sample_noise ? (long)n * ho * ho : (long)ho * ho;
