@@ -297,6 +297,32 @@ START_TEST(test_sum_mean_axes)
 }
 END_TEST
 
+/* Short sums (at most SHORT_SUM terms of cl/elementwise.cl, added without
+ * compensation): the taps of a [37, 11, 3, 3] weight, as the demodulation
+ * sums their squares, and axes 0 and 2 of [4, 5, 6] (strided terms). */
+START_TEST(test_sum_short)
+{
+    sg2_ctx *ctx = sg2_test_ctx();
+    enum { O = 37, I = 11, T = 9, A = 4, B = 5, C = 6 };
+    double *w = malloc(sizeof(double) * O * I * T), rw[O * I] = {0}, x[A * B * C], rx[B] = {0};
+    sg2_test_uniform(w, O * I * T, -1, 1, 14);
+    sg2_test_uniform(x, A * B * C, -1, 1, 15);
+    for (int i = 0; i < O * I; i++)
+        for (int t = 0; t < T; t++)
+            rw[i] += w[i * T + t];
+    for (int a = 0; a < A; a++)
+        for (int b = 0; b < B; b++)
+            for (int c = 0; c < C; c++)
+                rx[b] += x[(a * B + b) * C + c];
+    size_t mark = sg2_scope_begin(ctx);
+    sg2_tensor *tw = sg2_test_tensor(ctx, 4, SHAPE(O, I, 3, 3), w), *tx = sg2_test_tensor(ctx, 3, SHAPE(A, B, C), x);
+    sg2_test_assert_close(ctx, sg2_sum(ctx, tw, 0xC, 0), rw, O * I, "sum over the 3x3 taps of [37, 11, 3, 3]");
+    sg2_test_assert_close(ctx, sg2_sum(ctx, tx, 0x5, 0), rx, B, "sum axes 0,2 of [4, 5, 6]");
+    sg2_scope_end(ctx, mark, NULL, 0);
+    free(w);
+}
+END_TEST
+
 /* Few outputs of long strided sums: the reduction runs in parts, summed by
  * a second pass (the part boundaries fall inside rows). */
 START_TEST(test_sum_in_parts)
@@ -614,6 +640,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_sum_mean_axes);
     tcase_add_test(tc, test_sum_large_accuracy);
     tcase_add_test(tc, test_sum_in_parts);
+    tcase_add_test(tc, test_sum_short);
     tcase_add_test(tc, test_permute_slice_concat_repeat);
     tcase_add_test(tc, test_permute_kernel_paths);
     tcase_add_test(tc, test_layout_grad);
