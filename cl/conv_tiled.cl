@@ -212,25 +212,35 @@ __kernel void conv_pad(int planes, int H, int W, int Hp, int Wp, int pad_y, int 
  * work-items read neighbouring source weights (one element per work-item
  * scattered its stores a cache line apart and cost as much as a small
  * convolution). Range (cin_g*kh*kw, n_cb, groups). */
+/* PACK_LANES, PACK_TAPS: the lanes and taps as constants (the host's
+ * build), so each work-item's gather unrolls into straight loads and one
+ * vector store; unset, the arguments' values. */
+#ifdef PACK_LANES
+#define P_LANES PACK_LANES
+#define P_TAPS PACK_TAPS
+#else
+#define P_LANES lanes
+#define P_TAPS (kh * kw)
+#endif
 __kernel void conv_pack_weight(int groups, int cin_g, int cout_g, int n_cb, int lanes, int kh, int kw, int flip,
                                __global const float *w, int w_off, __global float *wt)
 {
-    int taps = kh * kw, kk = cin_g * taps;
+    int taps = P_TAPS, kk = cin_g * taps;
     int k = get_global_id(0); /* ci * taps + tap */
     int cb = get_global_id(1);
     int g = get_global_id(2);
     if (k >= kk || cb >= n_cb)
         return;
     int ci = k / taps, tap = k - ci * taps;
-    __global float *dst = wt + ((g * n_cb + cb) * kk + k) * lanes;
-    for (int lane = 0; lane < lanes; lane++) {
-        int co = cb * lanes + lane;
-        float v = 0.0f;
-        if (co < cout_g)
-            v = flip ? w[w_off + ((g * cin_g + ci) * cout_g + co) * taps + taps - 1 - tap]
-                     : w[w_off + (g * cout_g + co) * kk + k];
-        dst[lane] = v;
-    }
+    __global float *dst = wt + ((g * n_cb + cb) * kk + k) * P_LANES;
+    /* lane l reads channel co0 + l: w[g][co][k], or flipped w[g][ci][co][taps-1-tap] */
+    int co0 = cb * P_LANES;
+    __global const float *src = flip ? w + w_off + ((g * cin_g + ci) * cout_g + co0) * taps + taps - 1 - tap
+                                     : w + w_off + (g * cout_g + co0) * kk + k;
+    int step = flip ? taps : kk;
+    UNROLL
+    for (int lane = 0; lane < P_LANES; lane++)
+        dst[lane] = co0 + lane < cout_g ? src[lane * step] : 0.0f;
 }
 
 /* Where work-item i0 of dimension 0 works: image n, group g and its item

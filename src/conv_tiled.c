@@ -233,7 +233,9 @@ static sg2_tensor *pack_weight(sg2_ctx *ctx, const sg2_tensor *w, const sg2_conv
     int cin_g = s->Cin / s->groups, cout_g = s->Cout / s->groups, n_cb = ceil_div(cout_g, lanes);
     int64_t shape[4] = {s->groups, n_cb, (int64_t)cin_g * s->kh * s->kw, lanes};
     sg2_tensor *wt = sg2_tensor_empty(ctx, 4, shape);
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "conv_tiled.cl", "conv_pack_weight", NULL);
+    char opts[48];
+    snprintf(opts, sizeof opts, "-DPACK_LANES=%d -DPACK_TAPS=%d", lanes, s->kh * s->kw);
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "conv_tiled.cl", "conv_pack_weight", opts);
     if (!wt || !k)
         return NULL;
     sg2_args a = sg2_args_begin(k);
