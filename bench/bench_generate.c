@@ -215,8 +215,13 @@ static int bench_preset(sg2_ctx *ctx, const preset *chosen, const bench_opts *o)
     cfg.channel_max = pr->cmax;
     cfg.map_layers = pr->map;
     sg2_generator g;
-    if (sg2_generator_init(ctx, &g, &cfg) || sg2_generator_freeze(ctx, &g)) {
+    if (sg2_generator_init(ctx, &g, &cfg)) {
         fprintf(stderr, "bench_generate: %s: %s\n", pr->name, ctx->err.msg);
+        return 0;
+    }
+    if (sg2_generator_freeze(ctx, &g)) {
+        fprintf(stderr, "bench_generate: %s: %s\n", pr->name, ctx->err.msg);
+        sg2_generator_free(&g);
         return 0;
     }
     /* The comparison costs two more passes; 32^2 is where it is cheap. */

@@ -266,6 +266,10 @@ __kernel void reduce_sum(int n_out, int n_red, int n_split,
                 }
             }
         }
+    } else if (o < n_out && n_red <= SHORT_SUM) {
+        int base = x_off + strided_offset(o, keep, keep_strides);
+        for (int r = r_begin + sub; r < r_stop; r += EW_SUB)
+            sum += x[base + strided_offset(r, red, red_strides)];
     } else if (o < n_out) {
         int base = x_off + strided_offset(o, keep, keep_strides);
 #if EW_RUN

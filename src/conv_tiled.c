@@ -335,6 +335,13 @@ static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, cons
         sg2_fail(ctx, SG2_ERR_ARG, "conv: the row-vector kernel takes no epilogue (see sg2_conv_tiled_fwd_takes_epilogue)");
         return ctx->err.status;
     }
+    if (epi && (epi->samples != (int64_t)s->N * s->groups || epi->channels != s->Cout / s->groups ||
+                epi->inner != (int64_t)s->Ho * s->Wo)) {
+        sg2_fail(ctx, SG2_ERR_SHAPE, "conv: the epilogue was made for [%lld, %lld, %lld], not the output's "
+                 "[%d, %d, %d x %d] per sample", (long long)epi->samples, (long long)epi->channels,
+                 (long long)epi->inner, s->N * s->groups, s->Cout / s->groups, s->Ho, s->Wo);
+        return ctx->err.status;
+    }
     int rows, cols, chans;
     fwd_block(&t, &rows, &cols, &chans);
     /* Rows and columns the tiles read (a row vector at stride 2 loads one

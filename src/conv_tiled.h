@@ -43,10 +43,11 @@ sg2_status sg2_conv_tiled_transpose(sg2_ctx *ctx, const sg2_conv_shape *s, const
  * (inference). */
 int sg2_conv_tiled_fwd_lanes(sg2_ctx *ctx, const sg2_conv_shape *s);
 /* 1 when the forward kernel at s (channel vectors, conv2d_tiled_cv) applies
- * an epilogue as it stores, sample b = n * groups + g (the epilogue's scale
- * is [N * groups, Cout / groups], its bias [Cout / groups]); 0 when the
- * caller must run it as a pass of its own. epi NULL: none. */
+ * an epilogue as it stores; 0 when the caller must run it as a pass of its
+ * own. The epilogue is made (sg2_epilogue_make) for the output seen as
+ * [N * groups, Cout / groups, Ho, Wo]: sample b = n * groups + g. */
 int sg2_conv_tiled_fwd_takes_epilogue(sg2_ctx *ctx, const sg2_conv_shape *s);
+/* epi NULL: the bare convolution. */
 sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
                                      const sg2_tensor *in_scale, const sg2_tensor *wt, const sg2_epilogue *epi,
                                      sg2_tensor *y);

@@ -80,11 +80,12 @@ typedef struct sg2_upfirdn2d_params {
 /* Upsample (zero insertion), pad, FIR filter f[fh,fw] (a constant: no
  * gradient flows into it), downsample; per (n, c) plane of x[N,C,H,W]. */
 sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, const sg2_upfirdn2d_params *p);
-/* upfirdn2d with a synthesis layer's epilogue (built for x's shape by
- * sg2_epilogue_make; planes of x are its [N, C]) applied as it stores, when
- * the kernel chosen for these operands can (*applied = 1); else plain
- * upfirdn2d (*applied = 0), the caller applying it. Inference only: fails
- * when x wants a gradient. */
+/* upfirdn2d with a synthesis layer's epilogue (made by sg2_epilogue_make
+ * for the output's shape [N, C, Ho, Wo]; x's planes are its [N, C])
+ * applied as it stores, when the kernel chosen for these operands can
+ * (*applied = 1); else plain upfirdn2d (*applied = 0), the caller applying
+ * it. Inference only: fails when x wants a gradient or the epilogue was
+ * made for another shape. */
 sg2_tensor *sg2_upfirdn2d_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, const sg2_upfirdn2d_params *p,
                                    const sg2_epilogue *epi, int *applied);
 /* The 2-D filter outer(k, k) / sum(outer(k, k)) from 1-D taps, e.g. [1,3,3,1]. */
@@ -114,6 +115,7 @@ struct sg2_epilogue {
     const sg2_tensor *scale, *noise, *bias; /* each NULL when absent */
     int noise_stride;
     sg2_bias_act_params p;
+    int64_t samples, channels, inner;       /* the output it was made for: [samples, channels, inner] */
 };
 /* Checks scale, noise, b and p against an output of x_ndim axes x_shape as
  * sg2_bias_act_epilogue does, and fills e; the failure recorded else. */

@@ -1,6 +1,7 @@
 /* Sums and means over axes. The backward of a sum is a broadcast (expand),
  * whose backward is a sum again: the pair is closed under differentiation. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "src/op_util.h"
 #include "src/tune.h"
@@ -41,6 +42,12 @@ static const sg2_kernel_entry *reduce_kernel(sg2_ctx *ctx, int n_out, int n_red,
     char opts[SG2_TUNE_OPTS_LEN];
     sg2_tune_options(ctx, &sg2_tune_family_reduce_sum, (const int[SG2_TUNE_DIMS]){1, n_out, n_red}, opts,
                      sizeof opts);
+    /* $SG2_REDUCE_SUB = N: N work-items per output, one output per group,
+     * whatever the tuning chose (tests reach every path of the kernel) */
+    const char *sub = getenv("SG2_REDUCE_SUB");
+    int n_sub = sub ? atoi(sub) : 0;
+    if (n_sub > 0 && n_sub <= 256 && !(n_sub & (n_sub - 1)))
+        snprintf(opts, sizeof opts, "-DEW_WG=%d -DEW_RUN=1 -DEW_OPG=1", n_sub);
     *wg = sg2_tune_option_value(opts, "EW_WG", 64);
     *opg = sg2_tune_option_value(opts, "EW_OPG", 1);
     const sg2_kernel_entry *k = sg2_kernel(ctx, "elementwise.cl", "reduce_sum", opts[0] ? opts : NULL);

@@ -438,6 +438,14 @@ sg2_tensor *sg2_upfirdn2d_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, c
     SG2_OP_GUARD(ctx, x, f, p, epi);
     if (sg2_autograd_wants(ctx, &x, 1))
         return sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d_epilogue: not differentiable; x wants a gradient");
+    int64_t ho = 0, wo = 0;
+    if (!args_ok(ctx, x, f, p, &ho, &wo))
+        return NULL;
+    if (epi->samples != x->shape[0] || epi->channels != x->shape[1] || epi->inner != ho * wo)
+        return sg2_fail(ctx, SG2_ERR_SHAPE, "upfirdn2d_epilogue: the epilogue was made for [%lld, %lld, %lld], "
+                        "not the output [%lld, %lld, %lld x %lld]", (long long)epi->samples,
+                        (long long)epi->channels, (long long)epi->inner, (long long)x->shape[0],
+                        (long long)x->shape[1], (long long)ho, (long long)wo);
     return upfirdn2d_launch(ctx, x, f, p, epi, applied);
 }
 

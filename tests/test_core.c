@@ -299,7 +299,8 @@ END_TEST
 
 /* Short sums (at most SHORT_SUM terms of cl/elementwise.cl, added without
  * compensation): the taps of a [37, 11, 3, 3] weight, as the demodulation
- * sums their squares, and axes 0 and 2 of [4, 5, 6] (strided terms). */
+ * sums their squares, and axes 0 and 2 of [4, 5, 6] (strided terms), with
+ * 1, 4 and 64 work-items per output. */
 START_TEST(test_sum_short)
 {
     sg2_ctx *ctx = sg2_test_ctx();
@@ -314,11 +315,22 @@ START_TEST(test_sum_short)
         for (int b = 0; b < B; b++)
             for (int c = 0; c < C; c++)
                 rx[b] += x[(a * B + b) * C + c];
-    size_t mark = sg2_scope_begin(ctx);
-    sg2_tensor *tw = sg2_test_tensor(ctx, 4, SHAPE(O, I, 3, 3), w), *tx = sg2_test_tensor(ctx, 3, SHAPE(A, B, C), x);
-    sg2_test_assert_close(ctx, sg2_sum(ctx, tw, 0xC, 0), rw, O * I, "sum over the 3x3 taps of [37, 11, 3, 3]");
-    sg2_test_assert_close(ctx, sg2_sum(ctx, tx, 0x5, 0), rx, B, "sum axes 0,2 of [4, 5, 6]");
-    sg2_scope_end(ctx, mark, NULL, 0);
+    /* 1 and 4 work-items per output: the nested loops (runs at least that
+     * long); 64: the strided index path */
+    static const char *const subs[] = {"1", "4", "64"};
+    for (int k = 0; k < 3; k++) {
+        setenv("SG2_REDUCE_SUB", subs[k], 1);
+        size_t mark = sg2_scope_begin(ctx);
+        sg2_tensor *tw = sg2_test_tensor(ctx, 4, SHAPE(O, I, 3, 3), w);
+        sg2_tensor *tx = sg2_test_tensor(ctx, 3, SHAPE(A, B, C), x);
+        char what[96];
+        snprintf(what, sizeof what, "sum over the 3x3 taps of [37, 11, 3, 3], %s per output", subs[k]);
+        sg2_test_assert_close(ctx, sg2_sum(ctx, tw, 0xC, 0), rw, O * I, what);
+        snprintf(what, sizeof what, "sum axes 0,2 of [4, 5, 6], %s per output", subs[k]);
+        sg2_test_assert_close(ctx, sg2_sum(ctx, tx, 0x5, 0), rx, B, what);
+        sg2_scope_end(ctx, mark, NULL, 0);
+    }
+    unsetenv("SG2_REDUCE_SUB");
     free(w);
 }
 END_TEST

@@ -263,8 +263,9 @@ END_TEST
  * partial channel vector), odd sizes (partial pixel tiles), noise per
  * sample and shared, clamps that bind, each FIR kernel (the rows kernel
  * takes the epilogue, the tiled one leaves it to a pass), and a ToRGB-like
- * 1x1 to 3 channels whose row-vector kernel takes none; 6 and 13 input
- * channels. */
+ * 1x1 to 3 channels whose row-vector kernel takes none; 40 channels on 9x9
+ * (two channel vectors a work-item, 2 x 8 tiles) and 3 channels of a 3x3
+ * (4-channel vectors, one lane unused); 6 and 13 input channels. */
 typedef struct layer_case {
     int up, k, cout, hw, demod, fused, per_sample_noise;
     sg2_act act;
@@ -277,6 +278,7 @@ START_TEST(test_modconv_layer_epilogue)
         {1, 3, 20, 7, 1, 0, 1, SG2_ACT_LRELU, -1.0f}, {1, 3, 20, 7, 1, 1, 0, SG2_ACT_LRELU, 0.5f},
         {2, 3, 20, 5, 1, 0, 1, SG2_ACT_RELU, -1.0f},  {2, 3, 20, 5, 1, 1, 1, SG2_ACT_LRELU, 0.7f},
         {2, 3, 20, 5, 1, 0, 0, SG2_ACT_LINEAR, -1.0f}, {1, 1, 3, 16, 0, 0, 0, SG2_ACT_LINEAR, 0.3f},
+        {1, 3, 40, 9, 1, 0, 1, SG2_ACT_LRELU, -1.0f},  {1, 3, 3, 5, 1, 1, 1, SG2_ACT_LRELU, 0.4f},
     };
     static const char *const fir_kernels[] = {"rows", "tiled"};
     sg2_ctx *ctx = sg2_test_ctx();
