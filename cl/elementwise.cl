@@ -202,6 +202,16 @@ __kernel void copy_rows(int rows, int d1, int d2, int runs,
  * one or a few long sums otherwise ran on one work-group, one core. */
 /* Sums of at most SHORT_SUM terms go uncompensated. */
 #define SHORT_SUM 32
+
+/* One compensated (Kahan) step: *sum += v, the rounding error carried in
+ * *comp into the next step. */
+static void kahan_add(float *sum, float *comp, float v)
+{
+    float y = v - *comp, t = *sum + y;
+    *comp = (t - *sum) - y;
+    *sum = t;
+}
+
 __kernel void reduce_sum(int n_out, int n_red, int n_split,
                          int8 keep, int8 keep_strides, int8 red, int8 red_strides,
                          __global const float *x, int x_off,
@@ -243,27 +253,16 @@ __kernel void reduce_sum(int n_out, int n_red, int n_split,
                 for (int k = sub * 8; k < whole; k += EW_SUB * 8) {
                     float8 b = vload8(0, p + k);
                     float4 h = b.lo + b.hi;
-                    float v = ((h.s0 + h.s1) + (h.s2 + h.s3)) - comp;
-                    float t = sum + v;
-                    comp = (t - sum) - v;
-                    sum = t;
+                    kahan_add(&sum, &comp, (h.s0 + h.s1) + (h.s2 + h.s3));
                 }
-                for (int k = whole + sub; k < red.s5; k += EW_SUB) {
-                    float v = p[k] - comp;
-                    float t = sum + v;
-                    comp = (t - sum) - v;
-                    sum = t;
-                }
+                for (int k = whole + sub; k < red.s5; k += EW_SUB)
+                    kahan_add(&sum, &comp, p[k]);
             }
         } else {
             for (int m = 0; m < red.s4; m++) {
                 __global const float *p = xo + m * red_strides.s4;
-                for (int k = sub; k < red.s5; k += EW_SUB) {
-                    float v = p[k * red_strides.s5] - comp;
-                    float t = sum + v;
-                    comp = (t - sum) - v;
-                    sum = t;
-                }
+                for (int k = sub; k < red.s5; k += EW_SUB)
+                    kahan_add(&sum, &comp, p[k * red_strides.s5]);
             }
         }
     } else if (o < n_out && n_red <= SHORT_SUM) {
@@ -279,21 +278,13 @@ __kernel void reduce_sum(int n_out, int n_red, int n_split,
         while (r < r_end) {
             int len = min(red.s5 - r % red.s5, r_end - r);
             __global const float *p = x + base + strided_offset(r, red, red_strides);
-            for (int k = 0; k < len; k++) {
-                float v = p[k * red_strides.s5] - comp;
-                float t = sum + v;
-                comp = (t - sum) - v;
-                sum = t;
-            }
+            for (int k = 0; k < len; k++)
+                kahan_add(&sum, &comp, p[k * red_strides.s5]);
             r += len;
         }
 #else
-        for (int r = r_begin + sub; r < r_stop; r += EW_SUB) {
-            float v = x[base + strided_offset(r, red, red_strides)] - comp;
-            float t = sum + v;
-            comp = (t - sum) - v;
-            sum = t;
-        }
+        for (int r = r_begin + sub; r < r_stop; r += EW_SUB)
+            kahan_add(&sum, &comp, x[base + strided_offset(r, red, red_strides)]);
 #endif
     }
     part[lid] = sum;
