@@ -144,7 +144,7 @@ sg2_status sg2_epilogue_make(sg2_ctx *ctx, int x_ndim, const int64_t *x_shape, s
                  sg2_shape_str(&like, sx, sizeof sx));
         return ctx->err.status;
     }
-    *e = (sg2_epilogue){scale, noise, b, per_sample ? (int)inner : 0, *p, x_shape[0], x_shape[1], inner};
+    *e = (sg2_epilogue){scale, noise, b, per_sample ? (int)inner : 0, *p};
     return SG2_OK;
 }
 

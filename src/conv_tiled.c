@@ -327,21 +327,21 @@ static sg2_status launch_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles 
 /* The forward with w packed here, or with weights the caller packed
  * (packed != NULL; see sg2_conv_tiled_fwd_packed). */
 static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x, const sg2_tensor *w,
-                           const sg2_tensor *packed, const sg2_tensor *in_scale, const sg2_epilogue *epi,
+                           const sg2_tensor *packed, const sg2_tensor *in_scale, const sg2_epilogue_ops *ops,
                            sg2_tensor *y)
 {
     tiles t = fwd_tiles(ctx, s);
-    if (epi && !t.cv) {
-        sg2_fail(ctx, SG2_ERR_ARG, "conv: the row-vector kernel takes no epilogue (see sg2_conv_tiled_fwd_takes_epilogue)");
+    if (ops && !t.cv) {
+        sg2_fail(ctx, SG2_ERR_ARG,
+                 "conv: the row-vector kernel takes no epilogue (see sg2_conv_tiled_fwd_takes_epilogue)");
         return ctx->err.status;
     }
-    if (epi && (epi->samples != (int64_t)s->N * s->groups || epi->channels != s->Cout / s->groups ||
-                epi->inner != (int64_t)s->Ho * s->Wo)) {
-        sg2_fail(ctx, SG2_ERR_SHAPE, "conv: the epilogue was made for [%lld, %lld, %lld], not the output's "
-                 "[%d, %d, %d x %d] per sample", (long long)epi->samples, (long long)epi->channels,
-                 (long long)epi->inner, s->N * s->groups, s->Cout / s->groups, s->Ho, s->Wo);
+    /* the output per sample: [N * groups, Cout / groups, Ho, Wo] */
+    const int64_t per_sample[4] = {(int64_t)s->N * s->groups, s->Cout / s->groups, s->Ho, s->Wo};
+    sg2_epilogue e;
+    if (ops && sg2_epilogue_make(ctx, 4, per_sample, ops->scale, ops->noise, ops->bias, ops->p, &e))
         return ctx->err.status;
-    }
+    const sg2_epilogue *epi = ops ? &e : NULL;
     int rows, cols, chans;
     fwd_block(&t, &rows, &cols, &chans);
     /* Rows and columns the tiles read (a row vector at stride 2 loads one
@@ -374,10 +374,10 @@ int sg2_conv_tiled_fwd_lanes(sg2_ctx *ctx, const sg2_conv_shape *s)
 int sg2_conv_tiled_fwd_takes_epilogue(sg2_ctx *ctx, const sg2_conv_shape *s) { return fwd_tiles(ctx, s).cv != 0; }
 
 sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
-                                     const sg2_tensor *in_scale, const sg2_tensor *wt, const sg2_epilogue *epi,
+                                     const sg2_tensor *in_scale, const sg2_tensor *wt, const sg2_epilogue_ops *ops,
                                      sg2_tensor *y)
 {
-    return fwd_with(ctx, s, 0, x, NULL, wt, in_scale, epi, y);
+    return fwd_with(ctx, s, 0, x, NULL, wt, in_scale, ops, y);
 }
 
 /* Tiles of the transposed convolution. At stride 2 on CPUs the all-phases

@@ -44,12 +44,13 @@ sg2_status sg2_conv_tiled_transpose(sg2_ctx *ctx, const sg2_conv_shape *s, const
 int sg2_conv_tiled_fwd_lanes(sg2_ctx *ctx, const sg2_conv_shape *s);
 /* 1 when the forward kernel at s (channel vectors, conv2d_tiled_cv) applies
  * an epilogue as it stores; 0 when the caller must run it as a pass of its
- * own. The epilogue is made (sg2_epilogue_make) for the output seen as
- * [N * groups, Cout / groups, Ho, Wo]: sample b = n * groups + g. */
+ * own. */
 int sg2_conv_tiled_fwd_takes_epilogue(sg2_ctx *ctx, const sg2_conv_shape *s);
-/* epi NULL: the bare convolution. */
+/* ops NULL: the bare convolution; else an epilogue, its operands checked
+ * against the output seen as [N * groups, Cout / groups, Ho, Wo] (sample
+ * b = n * groups + g). */
 sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
-                                     const sg2_tensor *in_scale, const sg2_tensor *wt, const sg2_epilogue *epi,
+                                     const sg2_tensor *in_scale, const sg2_tensor *wt, const sg2_epilogue_ops *ops,
                                      sg2_tensor *y);
 int sg2_conv_tiled_transpose_lanes(sg2_ctx *ctx, const sg2_conv_shape *s);
 sg2_status sg2_conv_tiled_transpose_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,

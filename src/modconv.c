@@ -432,15 +432,9 @@ static sg2_tensor *packed_weights(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *
     return styles ? wt : memo_keep(memo, weight, MEMO_PACKED, lanes, flip, wt);
 }
 
-/* A synthesis layer's epilogue for tiled_modconv: demodulation scale
- * ([N, Cout] or NULL), noise, bias (or NULL) and the activation. */
-typedef struct layer_epilogue {
-    sg2_tensor *scale, *noise, *bias;
-    const sg2_bias_act_params *p;
-} layer_epilogue;
-
-/* The epilogue as a pass of its own over y viewed as [samples, C, H, W]. */
-static sg2_tensor *epilogue_pass(sg2_ctx *ctx, sg2_tensor *y, int64_t samples, const layer_epilogue *le)
+/* The epilogue (demodulation scale [N, Cout] or NULL, noise, bias, the
+ * activation) as a pass of its own over y viewed as [samples, C, H, W]. */
+static sg2_tensor *epilogue_pass(sg2_ctx *ctx, sg2_tensor *y, int64_t samples, const sg2_epilogue_ops *le)
 {
     int64_t plane = y->shape[2] * y->shape[3];
     y = sg2_reshape(ctx, y, 4, (const int64_t[]){samples, y->numel / samples / plane, y->shape[2], y->shape[3]});
@@ -457,13 +451,12 @@ static sg2_tensor *epilogue_pass(sg2_ctx *ctx, sg2_tensor *y, int64_t samples, c
  * (inference). */
 static sg2_tensor *tiled_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, sg2_tensor *styles,
                                  sg2_tensor *in_scale, int groups, sg2_tensor *filter, const sg2_modconv_args *a,
-                                 const layer_epilogue *le)
+                                 const sg2_epilogue_ops *le)
 {
     int n = (int)x->shape[0], ci = (int)x->shape[1], co = (int)weight->shape[0] * groups;
     int kh = (int)weight->shape[2], kw = (int)weight->shape[3], h = (int)x->shape[2], wd = (int)x->shape[3];
     int up = a->up > 1, p = a->padding;
-    int fw = filter ? (int)filter->shape[1] : 4, fh = filter ? (int)filter->shape[0] : 4;
-    up_pads u = up_pads_of(kh, fw, a->up, p);
+    up_pads u = up_pads_of(kh, filter ? (int)filter->shape[1] : 4, a->up, p);
     sg2_conv_shape s = {n, ci, h, wd, co, h + 2 * p - kh + 1, wd + 2 * p - kw + 1, kh, kw, 1, p, p, groups};
     if (up)
         s = (sg2_conv_shape){n, ci, h, wd, co, (h - 1) * a->up - 2 * u.pt + kh, (wd - 1) * a->up - 2 * u.pt + kw,
@@ -477,13 +470,9 @@ static sg2_tensor *tiled_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight
         return NULL;
     /* per sample: the images, or the groups of a fused modulation */
     int64_t samples = groups > 1 ? groups : n, cout_s = co / groups;
-    sg2_epilogue e;
     if (!up) {
         int take = le && sg2_conv_tiled_fwd_takes_epilogue(ctx, &s);
-        if (take && sg2_epilogue_make(ctx, 4, (const int64_t[]){samples, cout_s, s.Ho, s.Wo}, le->scale, le->noise,
-                                      le->bias, le->p, &e))
-            return NULL;
-        if (sg2_conv_tiled_fwd_packed(ctx, &s, x, in_scale, wt, take ? &e : NULL, y))
+        if (sg2_conv_tiled_fwd_packed(ctx, &s, x, in_scale, wt, take ? le : NULL, y))
             return NULL;
         if (!le)
             return y;
@@ -497,13 +486,9 @@ static sg2_tensor *tiled_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight
     /* the FIR over [samples, Cout] planes, so its epilogue finds each
      * plane's sample and channel */
     y = sg2_reshape(ctx, y, 4, (const int64_t[]){samples, cout_s, s.Ho, s.Wo});
-    int64_t ho = s.Ho + 2 * u.pt + u.p0 + u.p1 - fh + 1, wo = s.Wo + 2 * u.pt + u.p0 + u.p1 - fw + 1;
-    if (sg2_epilogue_make(ctx, 4, (const int64_t[]){samples, cout_s, ho, wo}, le->scale, le->noise, le->bias, le->p,
-                          &e))
-        return NULL;
     sg2_upfirdn2d_params fp = up_fir_params(a->up, u);
     int applied = 0;
-    y = sg2_upfirdn2d_epilogue(ctx, y, filter, &fp, &e, &applied);
+    y = sg2_upfirdn2d_epilogue(ctx, y, filter, &fp, le, &applied);
     return !y || applied ? y : epilogue_pass(ctx, y, samples, le);
 }
 
@@ -512,7 +497,7 @@ static sg2_tensor *tiled_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight
  * packing pass. x as one image of N * Cin channels; -> [1, N * Cout, Ho, Wo],
  * or with le the layer's output [N, Cout, Ho, Wo]. */
 static sg2_tensor *fused_prepacked(sg2_ctx *ctx, sg2_tensor *xg, sg2_tensor *weight, sg2_tensor *styles,
-                                   sg2_tensor *filter, const sg2_modconv_args *a, const layer_epilogue *le)
+                                   sg2_tensor *filter, const sg2_modconv_args *a, const sg2_epilogue_ops *le)
 {
     return tiled_modconv(ctx, xg, weight, styles, NULL, (int)styles->shape[0], filter, a, le);
 }
@@ -622,7 +607,7 @@ sg2_tensor *sg2_modconv_layer(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, s
         return NULL;
     if (tiled && !sg2_autograd_wants(ctx, in, 5) && (a->up == 1 || weight->shape[2] > 1)) {
         /* inference: the epilogue in the convolution's or the FIR's store */
-        layer_epilogue le = {NULL, noise, bias, p};
+        sg2_epilogue_ops le = {NULL, noise, bias, p};
         if (a->fused) {
             int64_t n = x->shape[0], ci = x->shape[1];
             sg2_tensor *xg = sg2_reshape(ctx, x, 4, (const int64_t[]){1, n * ci, x->shape[2], x->shape[3]});

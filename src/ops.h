@@ -68,7 +68,7 @@ sg2_tensor *sg2_conv_transpose2d(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *w, con
 /* d/dw of sum(dy * conv2d(x, w)): dy[N,Cout,Ho,Wo], x[N,Cin,H,W] -> [Cout,Cin/g,kh,kw] */
 sg2_tensor *sg2_conv2d_wgrad(sg2_ctx *ctx, sg2_tensor *dy, sg2_tensor *x, const sg2_conv_params *p, int kh, int kw);
 
-typedef struct sg2_epilogue sg2_epilogue; /* bias_act.c, below */
+typedef struct sg2_epilogue_ops sg2_epilogue_ops; /* bias_act.c, below */
 
 /* ---- upfirdn2d.c -------------------------------------------------------- */
 typedef struct sg2_upfirdn2d_params {
@@ -80,14 +80,13 @@ typedef struct sg2_upfirdn2d_params {
 /* Upsample (zero insertion), pad, FIR filter f[fh,fw] (a constant: no
  * gradient flows into it), downsample; per (n, c) plane of x[N,C,H,W]. */
 sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, const sg2_upfirdn2d_params *p);
-/* upfirdn2d with a synthesis layer's epilogue (made by sg2_epilogue_make
- * for the output's shape [N, C, Ho, Wo]; x's planes are its [N, C])
- * applied as it stores, when the kernel chosen for these operands can
- * (*applied = 1); else plain upfirdn2d (*applied = 0), the caller applying
- * it. Inference only: fails when x wants a gradient or the epilogue was
- * made for another shape. */
+/* upfirdn2d with a synthesis layer's epilogue applied as it stores (x's
+ * planes are the output's [N, C]; the operands are checked against that
+ * output as sg2_bias_act_epilogue checks them), when the kernel chosen for
+ * these operands can (*applied = 1); else plain upfirdn2d (*applied = 0),
+ * the caller applying it. Inference only: fails when x wants a gradient. */
 sg2_tensor *sg2_upfirdn2d_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, const sg2_upfirdn2d_params *p,
-                                   const sg2_epilogue *epi, int *applied);
+                                   const sg2_epilogue_ops *ops, int *applied);
 /* The 2-D filter outer(k, k) / sum(outer(k, k)) from 1-D taps, e.g. [1,3,3,1]. */
 sg2_tensor *sg2_fir_filter(sg2_ctx *ctx, const float *taps, int n);
 
@@ -108,15 +107,20 @@ sg2_tensor *sg2_bias_act(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *b, const sg2_b
  * Differentiable in x, scale, noise and b. */
 sg2_tensor *sg2_bias_act_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *scale, sg2_tensor *noise, sg2_tensor *b,
                                   const sg2_bias_act_params *p);
-/* That epilogue handed to the kernel that produces x, to apply as it
- * stores (inference): the checked operands and the stride of the noise
- * (the plane size when there is one plane per sample, else 0). */
-struct sg2_epilogue {
-    const sg2_tensor *scale, *noise, *bias; /* each NULL when absent */
+/* That epilogue's operands, handed to the kernel that produces x to apply
+ * as it stores (inference): scale, noise and bias each NULL when absent. */
+struct sg2_epilogue_ops {
+    sg2_tensor *scale, *noise, *bias;
+    const sg2_bias_act_params *p;
+};
+/* The same, checked by the kernel's host code against the output it
+ * writes, with the stride of the noise (the plane size when there is one
+ * plane per sample, else 0). */
+typedef struct sg2_epilogue {
+    const sg2_tensor *scale, *noise, *bias;
     int noise_stride;
     sg2_bias_act_params p;
-    int64_t samples, channels, inner;       /* the output it was made for: [samples, channels, inner] */
-};
+} sg2_epilogue;
 /* Checks scale, noise, b and p against an output of x_ndim axes x_shape as
  * sg2_bias_act_epilogue does, and fills e; the failure recorded else. */
 sg2_status sg2_epilogue_make(sg2_ctx *ctx, int x_ndim, const int64_t *x_shape, sg2_tensor *scale, sg2_tensor *noise,

@@ -352,11 +352,11 @@ static int args_ok(sg2_ctx *ctx, const sg2_tensor *x, const sg2_tensor *f, const
     return 1;
 }
 
-/* y = upfirdn2d(x) through the tuned (or forced) kernel; with epi, the rows
- * kernel stores through it and *applied = 1, the others leave it to the
- * caller (*applied = 0). NULL on error (recorded). */
+/* y = upfirdn2d(x) through the tuned (or forced) kernel; with ops, the
+ * rows kernel stores through the epilogue and *applied = 1, the others
+ * leave it to the caller (*applied = 0). NULL on error (recorded). */
 static sg2_tensor *upfirdn2d_launch(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, const sg2_upfirdn2d_params *p,
-                                    const sg2_epilogue *epi, int *applied)
+                                    const sg2_epilogue_ops *ops, int *applied)
 {
     int64_t Ho = 0, Wo = 0;
     if (!args_ok(ctx, x, f, p, &Ho, &Wo))
@@ -394,7 +394,7 @@ static sg2_tensor *upfirdn2d_launch(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, 
     if (use == UPF_K_ROWS) /* flip and gain stay run-time arguments */
         snprintf(build, sizeof build, "-DUPF_ROWS=%d -DUPF_FH=%d -DUPF_FW=%d -DUPF_UPX=%d -DUPF_UPY=%d -DUPF_DOWNX=%d"
                  " -DUPF_DOWNY=%d -DUPF_PADX0=%d -DUPF_PADY0=%d%s", rows, fh, fw, p->up_x, p->up_y, p->down_x,
-                 p->down_y, p->pad_x0, p->pad_y0, epi ? " -DEPI=1" : "");
+                 p->down_y, p->pad_x0, p->pad_y0, ops ? " -DEPI=1" : "");
     else if (use == UPF_K_TILED) /* flip stays a run-time argument there */
         snprintf(build, sizeof build, "-DUPF_TILED=1 -DUPF_FH=%d -DUPF_FW=%d -DUPF_UPX=%d -DUPF_UPY=%d -DUPF_DOWNX=%d"
                  " -DUPF_DOWNY=%d", fh, fw, p->up_x, p->up_y, p->down_x, p->down_y);
@@ -407,11 +407,14 @@ static sg2_tensor *upfirdn2d_launch(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, 
     if (!y || !k)
         return NULL;
     int wg = sg2_tune_option_value(opts, "UPF_WG", 64);
-    int rows_epi = use == UPF_K_ROWS && epi;
+    int rows_epi = use == UPF_K_ROWS && ops;
+    sg2_epilogue epi;
+    if (rows_epi && sg2_epilogue_make(ctx, 4, shape, ops->scale, ops->noise, ops->bias, ops->p, &epi))
+        return NULL;
     if (applied)
         *applied = rows_epi;
     sg2_status st = use == UPF_K_ROWS ? launch_rows(ctx, k, build, p, planes, H, W, (int)Ho, (int)Wo, x, f,
-                                                    rows_epi ? epi : NULL, y, rows, wg)
+                                                    rows_epi ? &epi : NULL, y, rows, wg)
                     : use == UPF_K_TILED ? launch_tiled(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, x, f, y, &t)
                                          : launch_generic(ctx, k, p, planes, H, W, (int)Ho, (int)Wo, fh, fw, x, f, y,
                                                           px, wg);
@@ -432,21 +435,13 @@ sg2_tensor *sg2_upfirdn2d(sg2_ctx *ctx,
 }
 
 sg2_tensor *sg2_upfirdn2d_epilogue(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *f, const sg2_upfirdn2d_params *p,
-                                   const sg2_epilogue *epi, int *applied)
+                                   const sg2_epilogue_ops *ops, int *applied)
 {
     *applied = 0;
-    SG2_OP_GUARD(ctx, x, f, p, epi);
+    SG2_OP_GUARD(ctx, x, f, p, ops);
     if (sg2_autograd_wants(ctx, &x, 1))
         return sg2_fail(ctx, SG2_ERR_ARG, "upfirdn2d_epilogue: not differentiable; x wants a gradient");
-    int64_t ho = 0, wo = 0;
-    if (!args_ok(ctx, x, f, p, &ho, &wo))
-        return NULL;
-    if (epi->samples != x->shape[0] || epi->channels != x->shape[1] || epi->inner != ho * wo)
-        return sg2_fail(ctx, SG2_ERR_SHAPE, "upfirdn2d_epilogue: the epilogue was made for [%lld, %lld, %lld], "
-                        "not the output [%lld, %lld, %lld x %lld]", (long long)epi->samples,
-                        (long long)epi->channels, (long long)epi->inner, (long long)x->shape[0],
-                        (long long)x->shape[1], (long long)ho, (long long)wo);
-    return upfirdn2d_launch(ctx, x, f, p, epi, applied);
+    return upfirdn2d_launch(ctx, x, f, p, ops, applied);
 }
 
 sg2_tensor *sg2_fir_filter(sg2_ctx *ctx, const float *taps, /* [n] */ int n)
