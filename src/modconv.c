@@ -510,6 +510,19 @@ static sg2_tensor *demodulation(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *st
     return sg2_autograd_wants(ctx, in, 2) ? demod_coefs(ctx, weight, styles) : demod_infer(ctx, weight, styles, memo);
 }
 
+/* 1 when the tiled inference path applies: the tiled convolutions are on,
+ * nothing in in[n_in] wants a gradient, and the layer is not a 1x1
+ * up-sampling one (which that path does not take); 0 when not; -1 with the
+ * error recorded when $SG2_CONV is bad. */
+static int tiled_inference(sg2_ctx *ctx, sg2_tensor *const *in, int n_in, const sg2_tensor *weight,
+                           const sg2_modconv_args *a)
+{
+    int tiled = sg2_conv_tiled_enabled(ctx);
+    if (tiled <= 0)
+        return tiled;
+    return !sg2_autograd_wants(ctx, in, n_in) && (a->up == 1 || weight->shape[2] > 1);
+}
+
 /* x * styles convolved with the shared weights, not demodulated: for
  * inference the tiled convolution with the styles applied in its padding
  * copy (no per-sample weights, no extra pass), else ops of the set. */
@@ -517,10 +530,10 @@ static sg2_tensor *nonfused_conv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight
                                  sg2_tensor *filter, const sg2_modconv_args *a)
 {
     sg2_tensor *in[3] = {x, weight, styles};
-    int tiled = sg2_conv_tiled_enabled(ctx);
+    int tiled = tiled_inference(ctx, in, 3, weight, a);
     if (tiled < 0)
         return NULL;
-    if (tiled && !sg2_autograd_wants(ctx, in, 3) && (a->up == 1 || weight->shape[2] > 1))
+    if (tiled)
         return tiled_modconv(ctx, x, weight, NULL, styles, 1, filter, a, NULL);
     sg2_tensor *y = sg2_scale_channels(ctx, x, styles);
     return sg2_conv2d_resample(ctx, y, weight, filter, a->up, 1, a->padding, 1, a->up == 1);
@@ -542,10 +555,10 @@ static sg2_tensor *modconv_fused(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight
     int64_t co = weight->shape[0], kh = weight->shape[2], kw = weight->shape[3];
     sg2_tensor *xg = sg2_reshape(ctx, x, 4, (const int64_t[]){1, n * ci, h, wd}), *y;
     sg2_tensor *in[3] = {x, weight, styles};
-    int tiled = sg2_conv_tiled_enabled(ctx);
+    int tiled = tiled_inference(ctx, in, 3, weight, a);
     if (tiled < 0)
         return NULL;
-    if (tiled && !sg2_autograd_wants(ctx, in, 3) && (a->up == 1 || kh > 1)) {
+    if (tiled) {
         y = fused_prepacked(ctx, xg, weight, styles, filter, a, NULL);
     } else if (a->up > 1 && kh > 1) {
         /* the weights in the transposed conv's layout: no permuting copy */
@@ -602,10 +615,10 @@ sg2_tensor *sg2_modconv_layer(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight, s
     if (bad_operands(ctx, x, weight, styles))
         return NULL;
     sg2_tensor *in[5] = {x, weight, styles, noise, bias};
-    int tiled = sg2_conv_tiled_enabled(ctx);
+    int tiled = tiled_inference(ctx, in, 5, weight, a);
     if (tiled < 0)
         return NULL;
-    if (tiled && !sg2_autograd_wants(ctx, in, 5) && (a->up == 1 || weight->shape[2] > 1)) {
+    if (tiled) {
         /* inference: the epilogue in the convolution's or the FIR's store */
         sg2_epilogue_ops le = {NULL, noise, bias, p};
         if (a->fused) {
