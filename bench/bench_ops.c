@@ -2,7 +2,10 @@
  * each measured in one run: conv2d, its input gradient (conv_transpose2d)
  * and its weight gradient (conv2d_wgrad) with SG2_CONV=direct (the direct
  * kernels of cl/conv.cl) against SG2_CONV=tiled (cl/conv_tiled.cl); sgemm
- * with SG2_GEMM=clblast against SG2_GEMM=own (cl/matmul.cl).
+ * with SG2_GEMM=clblast against SG2_GEMM=own (cl/matmul.cl); and the
+ * stride-1 3x3 conv2d and its input gradient with the tiled kernels
+ * (SG2_WINOGRAD=0, as in every other row) against Winograd F(4x4, 3x3)
+ * (SG2_WINOGRAD=1, cl/winograd.cl), as rows wino-fwd and wino-dx.
  *
  * Validated before timing: each implementation's output is compared with the
  * double reference of src/ref (conv at a batch of 2 with the same channels and
@@ -25,8 +28,17 @@
 #include "src/ops.h"
 #include "src/ref/ref.h"
 
-enum { OP_FWD, OP_CONVT, OP_WGRAD, OP_GEMM };
-static const char *const op_names[] = {"conv2d", "convT(dx)", "wgrad", "sgemm"};
+/* OP_WFWD and OP_WCONVT run conv2d and its input gradient at stride 1 again,
+ * comparing the tiled direct kernels with Winograd F(4x4, 3x3). */
+enum { OP_FWD, OP_CONVT, OP_WGRAD, OP_GEMM, OP_WFWD, OP_WCONVT };
+static const char *const op_names[] = {"conv2d", "convT(dx)", "wgrad", "sgemm", "wino-fwd", "wino-dx"};
+/* The variable each op's two implementations are chosen by, their values,
+ * and their names in the report. */
+static const char *const op_var[] = {"SG2_CONV", "SG2_CONV", "SG2_CONV", "SG2_GEMM", "SG2_WINOGRAD", "SG2_WINOGRAD"};
+static const char *const op_modes[][2] = {{"direct", "tiled"}, {"direct", "tiled"}, {"direct", "tiled"},
+                                          {"clblast", "own"},   {"0", "1"},          {"0", "1"}};
+static const char *const op_labels[][2] = {{"direct", "tiled"}, {"direct", "tiled"}, {"direct", "tiled"},
+                                           {"clblast", "own"},   {"tiled", "winograd"}, {"tiled", "winograd"}};
 
 /* One workload, in the forward conv's terms: x[N,Cin,H,W], w[Cout,Cin/g,k,k],
  * y[N,Cout,Ho,Wo]. For OP_GEMM: M = Cin, N = Cout, K = H. */
@@ -46,7 +58,14 @@ static const bench_case cases[] = {
     {OP_WGRAD, 8, 256, 256, 33, 33, 3, 2, 0, 1},
     {OP_FWD, 1, 8 * 128, 8 * 128, 16, 16, 3, 1, 1, 8},
     {OP_GEMM, 0, 1024, 1024, 1024, 0, 0, 0, 0, 0},
+    {OP_WFWD, 8, 256, 256, 32, 32, 3, 1, 1, 1},   {OP_WCONVT, 8, 256, 256, 32, 32, 3, 1, 1, 1},
+    {OP_WFWD, 8, 256, 256, 16, 16, 3, 1, 1, 1},   {OP_WCONVT, 8, 256, 256, 16, 16, 3, 1, 1, 1},
+    {OP_WFWD, 8, 256, 256, 8, 8, 3, 1, 1, 1},     {OP_WFWD, 4, 256, 256, 16, 16, 3, 1, 1, 1},
+    {OP_WFWD, 8, 128, 128, 32, 32, 3, 1, 1, 1},   {OP_WFWD, 8, 64, 64, 64, 64, 3, 1, 1, 1},
 };
+
+/* The op a case runs: OP_WFWD and OP_WCONVT are OP_FWD and OP_CONVT. */
+static int base_op(int op) { return op == OP_WFWD ? OP_FWD : op == OP_WCONVT ? OP_CONVT : op; }
 
 static int out_len(const bench_case *c, int in) { return (in + 2 * c->pad - c->k) / c->stride + 1; }
 
@@ -91,13 +110,14 @@ static long numel(const int64_t *s, int nd)
 
 static int make_inputs(sg2_ctx *ctx, const bench_case *c, int n, inputs *in)
 {
-    int ho = out_len(c, c->H), wo = out_len(c, c->W), nd = c->op == OP_GEMM ? 2 : 4;
-    if (c->op == OP_GEMM) {
+    const int op = base_op(c->op);
+    int ho = out_len(c, c->H), wo = out_len(c, c->W), nd = op == OP_GEMM ? 2 : 4;
+    if (op == OP_GEMM) {
         set4(in->sa, c->Cin, c->H, 1, 1);  /* A[M,K] */
         set4(in->sb, c->H, c->Cout, 1, 1); /* B[K,N] */
     } else {
-        set4(in->sa, n, c->op == OP_FWD ? c->Cin : c->Cout, c->op == OP_FWD ? c->H : ho, c->op == OP_FWD ? c->W : wo);
-        if (c->op == OP_WGRAD)
+        set4(in->sa, n, op == OP_FWD ? c->Cin : c->Cout, op == OP_FWD ? c->H : ho, op == OP_FWD ? c->W : wo);
+        if (op == OP_WGRAD)
             set4(in->sb, n, c->Cin, c->H, c->W);
         else
             set4(in->sb, c->Cout, c->Cin / c->groups, c->k, c->k);
@@ -115,10 +135,11 @@ static int make_inputs(sg2_ctx *ctx, const bench_case *c, int n, inputs *in)
 
 static sg2_tensor *run_op(sg2_ctx *ctx, const bench_case *c, const inputs *in)
 {
+    const int op = base_op(c->op);
     sg2_conv_params p = {.stride = c->stride, .pad_y = c->pad, .pad_x = c->pad, .groups = c->groups};
     int opy = c->H - ((out_len(c, c->H) - 1) * c->stride - 2 * c->pad + c->k);
     int opx = c->W - ((out_len(c, c->W) - 1) * c->stride - 2 * c->pad + c->k);
-    switch (c->op) {
+    switch (op) {
     case OP_FWD:
         return sg2_conv2d(ctx, in->ta, in->tb, &p);
     case OP_CONVT:
@@ -133,12 +154,13 @@ static sg2_tensor *run_op(sg2_ctx *ctx, const bench_case *c, const inputs *in)
 /* The double reference of run_op; returns its element count. */
 static long ref_op(const bench_case *c, int n, const inputs *in, double **out)
 {
+    const int op = base_op(c->op);
     long na = numel(in->sa, 4), nb = numel(in->sb, 4);
     double *a = malloc(sizeof(double) * (size_t)na), *b = malloc(sizeof(double) * (size_t)nb);
     int ho = out_len(c, c->H), wo = out_len(c, c->W), cg = c->Cin / c->groups;
-    long ny = c->op == OP_GEMM    ? (long)c->Cin * c->Cout
-              : c->op == OP_FWD   ? (long)n * c->Cout * ho * wo
-              : c->op == OP_CONVT ? (long)n * c->Cin * c->H * c->W
+    long ny = op == OP_GEMM    ? (long)c->Cin * c->Cout
+              : op == OP_FWD   ? (long)n * c->Cout * ho * wo
+              : op == OP_CONVT ? (long)n * c->Cin * c->H * c->W
                                   : (long)c->Cout * cg * c->k * c->k;
     double *y = calloc((size_t)ny, sizeof(double));
     for (long i = 0; a && i < na; i++)
@@ -148,14 +170,14 @@ static long ref_op(const bench_case *c, int n, const inputs *in, double **out)
     int k = c->k, s = c->stride, pd = c->pad, g = c->groups;
     if (!a || !b || !y)
         ny = 0;
-    else if (c->op == OP_GEMM)
+    else if (op == OP_GEMM)
         for (int i = 0; i < c->Cin; i++)
             for (int kk = 0; kk < c->H; kk++)
                 for (int j = 0; j < c->Cout; j++)
                     y[(long)i * c->Cout + j] += a[(long)i * c->H + kk] * b[(long)kk * c->Cout + j];
-    else if (c->op == OP_FWD)
+    else if (op == OP_FWD)
         sg2_ref_conv2d(y, a, b, n, c->Cin, c->H, c->W, c->Cout, k, k, s, pd, pd, g);
-    else if (c->op == OP_CONVT)
+    else if (op == OP_CONVT)
         sg2_ref_conv_transpose2d(y, a, b, n, c->Cout, ho, wo, c->Cin, k, k, s, pd, pd,
                                  c->H - ((ho - 1) * s - 2 * pd + k), c->W - ((wo - 1) * s - 2 * pd + k), g);
     else
@@ -213,12 +235,15 @@ static int cmp_double(const void *a, const void *b)
 
 static int bench_case_run(sg2_ctx *ctx, const bench_case *c, int repeats)
 {
-    const char *var = c->op == OP_GEMM ? "SG2_GEMM" : "SG2_CONV";
-    const char *modes[2] = {c->op == OP_GEMM ? "clblast" : "direct", c->op == OP_GEMM ? "own" : "tiled"};
+    const char *var = op_var[c->op];
+    /* The direct-kernel rows time the direct kernels, wherever Winograd would be chosen. */
+    if (strcmp(var, "SG2_WINOGRAD") != 0)
+        setenv("SG2_WINOGRAD", "0", 1);
+    const char *const *modes = op_modes[c->op], *const *labels = op_labels[c->op];
     double err[2], t[2][64], med[2];
     for (int m = 0; m < 2; m++)
         if ((err[m] = validate(ctx, c, c->N < 2 ? c->N : 2, var, modes[m])) < 0 || err[m] > 1e-4) {
-            fprintf(stderr, "bench_ops: %s %s failed validation (rel. error %.3g) %s\n", op_names[c->op], modes[m],
+            fprintf(stderr, "bench_ops: %s %s failed validation (rel. error %.3g) %s\n", op_names[c->op], labels[m],
                     err[m], ctx->err.msg);
             sg2_ctx_clear_error(ctx);
             return 0;
@@ -239,6 +264,7 @@ static int bench_case_run(sg2_ctx *ctx, const bench_case *c, int repeats)
     free(in.a);
     free(in.b);
     unsetenv(var);
+    unsetenv("SG2_WINOGRAD");
     if (!ok) {
         fprintf(stderr, "bench_ops: %s: %s\n", op_names[c->op], ctx->err.msg);
         sg2_ctx_clear_error(ctx);
@@ -255,13 +281,13 @@ static int bench_case_run(sg2_ctx *ctx, const bench_case *c, int repeats)
     for (int m = 0; m < 2; m++) {
         qsort(t[m], (size_t)repeats, sizeof(double), cmp_double);
         med[m] = t[m][repeats / 2];
-        printf(" %8s %7.1f %7.1f", modes[m], gf / t[m][0], gf / med[m]);
+        printf(" %8s %7.1f %7.1f", labels[m], gf / t[m][0], gf / med[m]);
     }
     printf(" %6.2fx\n", med[0] / med[1]);
     printf("{\"op\": \"%s\", \"shape\": \"%s\", \"gflop\": %.4g, \"a\": \"%s\", \"a_gflops_max\": %.4g, "
            "\"a_gflops_med\": %.4g, \"b\": \"%s\", \"b_gflops_max\": %.4g, \"b_gflops_med\": %.4g, "
            "\"speedup_med\": %.4g, \"a_rel_err\": %.3g, \"b_rel_err\": %.3g, \"repeats\": %d}\n",
-           op_names[c->op], shape, gf, modes[0], gf / t[0][0], gf / med[0], modes[1], gf / t[1][0], gf / med[1],
+           op_names[c->op], shape, gf, labels[0], gf / t[0][0], gf / med[0], labels[1], gf / t[1][0], gf / med[1],
            med[0] / med[1], err[0], err[1], repeats);
     fflush(stdout);
     return 1;

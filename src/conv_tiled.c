@@ -12,6 +12,7 @@
 
 #include "src/conv_tiled.h"
 #include "src/tune.h"
+#include "src/winograd.h"
 
 /* Tile sizes of one launch; each becomes a -D option of cl/conv_tiled.cl. */
 typedef struct tiles {
@@ -360,6 +361,9 @@ static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, cons
 sg2_status sg2_conv_tiled_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
                               const sg2_tensor *w, sg2_tensor *y)
 {
+    int wino = sg2_winograd_chosen(ctx, s);
+    if (wino)
+        return wino < 0 ? ctx->err.status : sg2_winograd_fwd(ctx, s, flip, x, w, y);
     return fwd_with(ctx, s, flip, x, w, NULL, NULL, NULL, y);
 }
 

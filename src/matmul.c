@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/matmul.h"
 #include "src/op_util.h"
 #include "src/tune.h"
 
@@ -191,42 +192,45 @@ static sg2_tensor *gemm_pack(sg2_ctx *ctx, const sg2_tensor *src, int batch, int
     return p;
 }
 
+sg2_status sg2_gemm_vec_packed(sg2_ctx *ctx, int batch, int M, int N, int K, int gv, int gmr, const sg2_tensor *ap,
+                               const sg2_tensor *bp, sg2_tensor *c)
+{
+    enum { LWS0 = 4, LWS1 = 4 }; /* the work-group's shape */
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DGV=%d -DGMR=%d", gv, gmr);
+    /* The file's defaults (16, 16) build without options: one program fewer. */
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "matmul.cl", "gemm_vec", gv == 16 && gmr == 16 ? NULL : opts);
+    if (!k)
+        return ctx->err.status;
+    sg2_args args = sg2_args_begin(k);
+    sg2_args_int(&args, M);
+    sg2_args_int(&args, N);
+    sg2_args_int(&args, K);
+    sg2_args_mem(&args, ap->buf->mem);
+    sg2_args_mem(&args, bp->buf->mem);
+    sg2_args_mem(&args, c->buf->mem);
+    sg2_args_int(&args, (int)c->offset);
+    sg2_args_int(&args, M * N);
+    size_t local[3] = {LWS0, LWS1, 1};
+    while (local[0] * local[1] > k->max_work_group)
+        local[local[0] >= local[1] ? 0 : 1] /= 2;
+    size_t global[3] = {(size_t)((N + gv - 1) / gv), (size_t)((M + gmr - 1) / gmr), (size_t)batch};
+    return sg2_launch(ctx->rt, &args, 3, global, local, &ctx->err);
+}
+
 /* Same contract as gemm_clblast, with gemm_vec of cl/matmul.cl on packed
  * copies of both operands: M*K + K*N moves against M*N*K multiply-adds. */
 static sg2_status gemm_own_vec(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb, const sg2_tensor *a,
                                const sg2_tensor *b, sg2_tensor *c)
 {
-    enum { LWS0 = 4, LWS1 = 4 }; /* the work-group's shape */
-    const int GV = d->gv, GMR = d->gmr;
-    char opts[64];
-    snprintf(opts, sizeof opts, "-DGV=%d -DGMR=%d", GV, GMR);
-    /* The file's defaults (16, 16) build without options: one program fewer. */
-    const sg2_kernel_entry *k =
-        sg2_kernel(ctx, "matmul.cl", "gemm_vec", GV == 16 && GMR == 16 ? NULL : opts);
-    if (!k)
-        return ctx->err.status;
     size_t mark = sg2_scope_begin(ctx);
     /* op(A)[m][k] = a[m * a_sm + k * a_sk]; op(B)[k][n] = b[k * b_sk + n * b_sn] */
     int a_sm = ta ? 1 : d->lda, a_sk = ta ? d->lda : 1;
     int b_sk = tb ? 1 : d->ldb, b_sn = tb ? d->ldb : 1;
-    sg2_tensor *ap = gemm_pack(ctx, a, d->batch, d->K, d->M, GMR, a_sk, a_sm, d->M * d->K);
-    sg2_tensor *bp = ap ? gemm_pack(ctx, b, d->batch, d->K, d->N, GV, b_sk, b_sn, d->K * d->N) : NULL;
-    if (bp) {
-        sg2_args args = sg2_args_begin(k);
-        sg2_args_int(&args, d->M);
-        sg2_args_int(&args, d->N);
-        sg2_args_int(&args, d->K);
-        sg2_args_mem(&args, ap->buf->mem);
-        sg2_args_mem(&args, bp->buf->mem);
-        sg2_args_mem(&args, c->buf->mem);
-        sg2_args_int(&args, (int)c->offset);
-        sg2_args_int(&args, d->M * d->N);
-        size_t local[3] = {LWS0, LWS1, 1};
-        while (local[0] * local[1] > k->max_work_group)
-            local[local[0] >= local[1] ? 0 : 1] /= 2;
-        size_t global[3] = {(size_t)((d->N + GV - 1) / GV), (size_t)((d->M + GMR - 1) / GMR), (size_t)d->batch};
-        sg2_launch(ctx->rt, &args, 3, global, local, &ctx->err);
-    }
+    sg2_tensor *ap = gemm_pack(ctx, a, d->batch, d->K, d->M, d->gmr, a_sk, a_sm, d->M * d->K);
+    sg2_tensor *bp = ap ? gemm_pack(ctx, b, d->batch, d->K, d->N, d->gv, b_sk, b_sn, d->K * d->N) : NULL;
+    if (bp)
+        sg2_gemm_vec_packed(ctx, d->batch, d->M, d->N, d->K, d->gv, d->gmr, ap, bp, c);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
 }
@@ -244,6 +248,14 @@ static gemm_fn gemm_tuned(sg2_ctx *ctx, gemm_dims *d, int ta, int tb)
     d->gv = sg2_tune_option_value(opts, "GV", 16);
     d->gmr = sg2_tune_option_value(opts, "GMR", 16);
     return sg2_tune_option_value(opts, "GEMM_BACKEND", 0) == 1 ? gemm_own_vec : gemm_clblast;
+}
+
+void sg2_gemm_vec_tiles(sg2_ctx *ctx, int batch, int M, int N, int K, int *gv, int *gmr)
+{
+    gemm_dims d = {.batch = batch, .M = M, .N = N, .K = K};
+    gemm_tuned(ctx, &d, 0, 0);
+    *gv = d.gv;
+    *gmr = d.gmr;
 }
 
 /* $SG2_GEMM: unset selects the tuned backend, "clblast" CLBlast, "own" our

@@ -54,6 +54,9 @@ static const conv_cfg configs[] = {
     /* the channel-vector weight gradient splits the images once a
      * channel block's dy per image passes 128 KiB: 28x28 at 48 channels */
     {"28x28 5 -> 33 (image splits)", 3, 5, 28, 28, 33, 3, 3, 1, 1, 1, 1, 0, 0, VAR},
+    /* Winograd's tiles: padding 2 on rows and none on columns (the transpose
+     * at stride 1 swaps them), 13x10 leaving partial tiles both ways */
+    {"3x3 pads (2, 0), 13x10 6 -> 7", 2, 6, 13, 10, 7, 3, 3, 1, 2, 0, 1, 0, 0, VAR},
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 
@@ -245,6 +248,7 @@ START_TEST(test_conv_kernel_variants)
                                                    32 + 16), with image splits on 28x28 */
         {"SG2_CONV_TRANSPOSE_TILES", "1,8,3,2,2"},
         {"SG2_CONV_ORDER", "images"}, /* images outermost in the launch, as for big batches */
+        {"SG2_WINOGRAD", "1"}, /* F(4x4, 3x3) for every 3x3 stride-1 conv, however small */
     };
     sg2_ctx *ctx = sg2_test_ctx();
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
@@ -475,6 +479,18 @@ END_TEST
 START_TEST(test_conv2d_wgrad_second_order) { check_second_order(OP_WGRAD); }
 END_TEST
 
+/* Gradients and gradients of gradients with every 3x3 stride-1 conv (the
+ * forward, and the input gradient as a stride-1 transpose) run as Winograd. */
+START_TEST(test_conv_winograd_grads)
+{
+    setenv("SG2_WINOGRAD", "1", 1);
+    check_grad(OP_CONV);
+    check_second_order(OP_CONV);
+    check_second_order(OP_CONVT);
+    unsetenv("SG2_WINOGRAD");
+}
+END_TEST
+
 /* ---- bad input ---- */
 
 static void expect_fail(sg2_ctx *ctx, sg2_tensor *r, sg2_status want, const char *op, const char *what)
@@ -568,6 +584,7 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, test_conv2d_second_order);
     tcase_add_test(tc, test_conv_transpose2d_second_order);
     tcase_add_test(tc, test_conv2d_wgrad_second_order);
+    tcase_add_test(tc, test_conv_winograd_grads);
     tcase_add_test(tc, test_conv_bad_input);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,209 @@
+/* Winograd's minimal filtering F(4x4, 3x3) for stride-1 3x3 convolutions
+ * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks",
+ * 2016), in three passes around a batched GEMM:
+ *
+ *   V = B^T d B  for each 6x6 input tile d (4x4 outputs) and input channel,
+ *   U = G g G^T  for each 3x3 filter g (output channel, input channel),
+ *   M[xi] = V[xi] U[xi]  for each of the 36 tile positions xi: a GEMM
+ *                        over input channels (gemm_vec of cl/matmul.cl),
+ *   Y = A^T M A  for each tile and output channel.
+ *
+ * 16 outputs take 36 multiplies per input channel instead of 144. The
+ * interpolation points are 0, 1, -1, 2, -2 and infinity; their matrices:
+ *
+ *   B^T = | 4  0 -5  0  1  0 |   G = | 1/4     0     0 |   A^T = | 1 1  1 1  1 0 |
+ *         | 0 -4 -4  1  1  0 |       | -1/6 -1/6  -1/6 |         | 0 1 -1 2 -2 0 |
+ *         | 0  4 -4 -1  1  0 |       | -1/6  1/6  -1/6 |         | 0 1  1 4  4 0 |
+ *         | 0 -2 -1  2  1  0 |       | 1/24 1/12   1/6 |         | 0 1 -1 8 -8 1 |
+ *         | 0  2 -1 -2  1  0 |       | 1/24 -1/12  1/6 |
+ *         | 0  4  0 -5  0  1 |       | 0       0     1 |
+ *
+ * V and U are written straight into the panel layouts gemm_vec reads
+ * ([xi][panel][k][lane], zero past the matrix), so the GEMM needs no
+ * packing pass. Tile p is (n * TY + ty) * TX + tx; tiles start at output
+ * (4 ty, 4 tx), reading input from (4 ty - pad_y, 4 tx - pad_x). */
+
+/* Fixed-count loops over the tile's positions are unrolled so the private
+ * arrays stay in registers (PoCL otherwise keeps them in memory). */
+#define WINO_UNROLL _Pragma("unroll")
+
+#ifndef GMR
+#define GMR 16 /* GEMM rows (tiles) per panel: gemm_vec's GMR */
+#endif
+#ifndef GV
+#define GV 16  /* GEMM columns (output channels) per panel: gemm_vec's GV */
+#endif
+
+/* r = B^T v for one column or row of six values. */
+#define WINO_BT(r, v)                                              \
+    do {                                                           \
+        r[0] = 4.0f * v[0] - 5.0f * v[2] + v[4];                   \
+        r[1] = -4.0f * (v[1] + v[2]) + v[3] + v[4];                \
+        r[2] = 4.0f * (v[1] - v[2]) - v[3] + v[4];                 \
+        r[3] = 2.0f * (v[3] - v[1]) - v[2] + v[4];                 \
+        r[4] = 2.0f * (v[1] - v[3]) - v[2] + v[4];                 \
+        r[5] = 4.0f * v[1] - 5.0f * v[3] + v[5];                   \
+    } while (0)
+
+/* V for 4 tiles side by side, tx = 4 q .. 4 q + 3 (gid 0 = q), of tile row
+ * ty (gid 1) of plane n * C + ci (gid 2) of x[N, C, H, W]; ap[36][m_panels]
+ * [C][GMR]. The 4 tiles are the lanes of float4s: their 6 x 18 input
+ * pixels are read once, row by row (zero outside the image), and each
+ * column j of the tiles is lanes j, 4 + j, 8 + j, 12 + j of a row. Rows of
+ * the last panel past P are left as they are: the GEMM's rows past P are
+ * never stored. */
+__kernel void winograd_input(int C, int H, int W, int pad_y, int pad_x, int TY, int TX, int P, int m_panels,
+                             __global const float *x, int x_off, __global float *ap)
+{
+    const int q = get_global_id(0), ty = get_global_id(1), plane_i = get_global_id(2);
+    if (4 * q >= TX)
+        return;
+    const int n = plane_i / C, ci = plane_i % C;
+    const int y0 = 4 * ty - pad_y, x0 = 16 * q - pad_x;
+    __global const float *plane = x + x_off + plane_i * H * W;
+    float4 d[6][6];
+    WINO_UNROLL
+    for (int i = 0; i < 6; i++) {
+        const int yy = y0 + i;
+        float r[18];
+        WINO_UNROLL
+        for (int j = 0; j < 18; j++)
+            r[j] = 0.0f;
+        if (yy >= 0 && yy < H) {
+            const int lo = max(0, -x0), hi = min(18, W - x0);
+            for (int j = lo; j < hi; j++)
+                r[j] = plane[yy * W + x0 + j];
+        }
+        WINO_UNROLL
+        for (int j = 0; j < 6; j++)
+            d[i][j] = (float4)(r[j], r[4 + j], r[8 + j], r[12 + j]);
+    }
+    float4 t[6][6]; /* t = B^T d, column by column */
+    WINO_UNROLL
+    for (int j = 0; j < 6; j++) {
+        float4 v[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]}, r[6];
+        WINO_BT(r, v);
+        WINO_UNROLL
+        for (int i = 0; i < 6; i++)
+            t[i][j] = r[i];
+    }
+    const int p0 = (n * TY + ty) * TX + 4 * q, xi_stride = m_panels * C * GMR;
+    /* the 4 tiles in one row of tiles and one panel: one vector store each */
+    const int whole = 4 * q + 4 <= TX && p0 % GMR + 4 <= GMR;
+    __global float *dst = ap + ((p0 / GMR) * C + ci) * GMR + p0 % GMR;
+    WINO_UNROLL
+    for (int i = 0; i < 6; i++) { /* V = t B, row by row */
+        float4 r[6];
+        WINO_BT(r, t[i]);
+        WINO_UNROLL
+        for (int j = 0; j < 6; j++) {
+            const int xi = i * 6 + j;
+            if (whole) {
+                vstore4(r[j], 0, dst + xi * xi_stride);
+            } else {
+                float lane[4];
+                vstore4(r[j], 0, lane);
+                for (int l = 0; l < 4 && 4 * q + l < TX; l++) {
+                    const int p = p0 + l;
+                    ap[xi * xi_stride + ((p / GMR) * C + ci) * GMR + p % GMR] = lane[l];
+                }
+            }
+        }
+    }
+}
+
+/* r = G v for one column or row of three values. */
+#define WINO_G(r, v)                                                         \
+    do {                                                                     \
+        r[0] = 0.25f * v[0];                                                 \
+        r[1] = (v[0] + v[1] + v[2]) * (-1.0f / 6.0f);                        \
+        r[2] = (v[0] - v[1] + v[2]) * (-1.0f / 6.0f);                        \
+        r[3] = v[0] * (1.0f / 24.0f) + v[1] * (1.0f / 12.0f) + v[2] * (1.0f / 6.0f); \
+        r[4] = v[0] * (1.0f / 24.0f) - v[1] * (1.0f / 12.0f) + v[2] * (1.0f / 6.0f); \
+        r[5] = v[2];                                                         \
+    } while (0)
+
+/* U for output channel co (gid 0, over the padded panel columns) and input
+ * channel ci (gid 1); bp[36][n_panels][Cin][GV]. The filter is w[co][ci]
+ * of w[Cout, Cin, 3, 3], or with flip = 1 w[ci][co] of w[Cin, Cout, 3, 3]
+ * turned by 180 degrees (conv_transpose2d at stride 1). */
+__kernel void winograd_weight(int Cin, int Cout, int flip, int n_panels, __global const float *w, int w_off,
+                              __global float *bp)
+{
+    /* Launched as exactly n_panels * GV x Cin, and without branches, so a
+     * driver that vectorizes across work-items (PoCL) can: channels past
+     * Cout transform a real filter times zero. */
+    const int co = get_global_id(0), ci = get_global_id(1);
+    const float keep = co < Cout ? 1.0f : 0.0f;
+    const int cs = min(co, Cout - 1);
+    __global float *dst = bp + ((co / GV) * Cin + ci) * GV + co % GV;
+    const int xi_stride = n_panels * Cin * GV;
+    __global const float *src = w + w_off + (flip ? ci * Cout + cs : cs * Cin + ci) * 9;
+    float g[3][3];
+    WINO_UNROLL
+    for (int i = 0; i < 9; i++)
+        g[i / 3][i % 3] = keep * src[flip ? 8 - i : i];
+    float t[6][3]; /* t = G g, column by column */
+    WINO_UNROLL
+    for (int j = 0; j < 3; j++) {
+        float v[3] = {g[0][j], g[1][j], g[2][j]}, r[6];
+        WINO_G(r, v);
+        WINO_UNROLL
+        for (int i = 0; i < 6; i++)
+            t[i][j] = r[i];
+    }
+    WINO_UNROLL
+    for (int i = 0; i < 6; i++) { /* U = t G^T, row by row */
+        float r[6];
+        WINO_G(r, t[i]);
+        WINO_UNROLL
+        for (int j = 0; j < 6; j++)
+            dst[(i * 6 + j) * xi_stride] = r[j];
+    }
+}
+
+/* r = A^T v for one column or row of six values. */
+#define WINO_AT(r, v)                                                        \
+    do {                                                                     \
+        r[0] = v[0] + v[1] + v[2] + v[3] + v[4];                             \
+        r[1] = v[1] - v[2] + 2.0f * (v[3] - v[4]);                           \
+        r[2] = v[1] + v[2] + 4.0f * (v[3] + v[4]);                           \
+        r[3] = v[1] - v[2] + 8.0f * (v[3] - v[4]) + v[5];                    \
+    } while (0)
+
+/* Y for output channel co (gid 0) and tile p (gid 1) from m[36][P][Cout]
+ * into y[N, Cout, Ho, Wo]; tiles on the last row or column store only the
+ * outputs inside. */
+__kernel void winograd_output(int Cout, int Ho, int Wo, int TY, int TX, int P, __global const float *m,
+                              __global float *y, int y_off)
+{
+    const int co = get_global_id(0), p = get_global_id(1);
+    if (co >= Cout || p >= P)
+        return;
+    const int tiles = TY * TX, n = p / tiles, ty = p % tiles / TX, tx = p % TX;
+    __global const float *src = m + p * Cout + co;
+    const int xi_stride = P * Cout;
+    float t[4][6]; /* t = A^T M, column by column */
+    WINO_UNROLL
+    for (int j = 0; j < 6; j++) {
+        float v[6], r[4];
+        WINO_UNROLL
+        for (int i = 0; i < 6; i++)
+            v[i] = src[(i * 6 + j) * xi_stride];
+        WINO_AT(r, v);
+        WINO_UNROLL
+        for (int i = 0; i < 4; i++)
+            t[i][j] = r[i];
+    }
+    __global float *dst = y + y_off + ((n * Cout + co) * Ho + 4 * ty) * Wo + 4 * tx;
+    const int rows = min(4, Ho - 4 * ty), cols = min(4, Wo - 4 * tx);
+    WINO_UNROLL
+    for (int i = 0; i < 4; i++) { /* Y = t A, row by row */
+        float r[4];
+        WINO_AT(r, t[i]);
+        WINO_UNROLL
+        for (int j = 0; j < 4; j++)
+            if (i < rows && j < cols)
+                dst[i * Wo + j] = r[j];
+    }
+}

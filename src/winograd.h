@@ -1,0 +1,20 @@
+/* Winograd F(4x4, 3x3) for stride-1 3x3 convolutions (cl/winograd.cl): the
+ * forward conv2d and, with the kernel flipped, conv_transpose2d at stride 1
+ * (the input gradient), in 2.25x fewer multiply-adds per output than the
+ * direct kernels, at about 1e-6 of the output's scale in float rounding. */
+#ifndef SG2_WINOGRAD_H
+#define SG2_WINOGRAD_H
+#include "src/conv_tiled.h"
+
+/* 1 when the convolution s (flip as in sg2_conv_tiled_fwd) should run as
+ * Winograd: $SG2_WINOGRAD=0 never, =1 whenever s is a 3x3 stride-1
+ * ungrouped conv, unset when it is also large enough to pay on a CPU
+ * device (see the definition); -1 (error recorded) for another value. */
+int sg2_winograd_chosen(sg2_ctx *ctx, const sg2_conv_shape *s);
+
+/* y = conv2d(x, w) as sg2_conv_tiled_fwd computes it, for s accepted by
+ * sg2_winograd_chosen. */
+sg2_status sg2_winograd_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
+                            const sg2_tensor *w, sg2_tensor *y);
+
+#endif
