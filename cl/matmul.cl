@@ -106,6 +106,8 @@ __kernel void gemm_tiled(int M, int N, int K,
  * access to one cache set). A work-item then computes GMR rows x GV columns
  * of C, one GV-wide vector per row: per k, one vector load of the B panel
  * and GMR loads of the A panel broadcast into multiply-adds.
+ * Matrices of a batch lie a_sb, b_sb and c_sb floats apart (more than
+ * one matrix's panels when a caller pads them off a power of two).
  * Range of gemm_vec: (ceil(N / GV), ceil(M / GMR), batch). */
 
 #ifndef GV
@@ -158,16 +160,15 @@ __kernel void gemm_pack(int batch, int K, int J, int lanes,
 }
 
 __kernel void gemm_vec(int M, int N, int K,
-                       __global const float *ap, __global const float *bp,
+                       __global const float *ap, int a_sb, __global const float *bp, int b_sb,
                        __global float *c, int c_off, int c_sb)
 {
     const int nb = get_global_id(0), mb = get_global_id(1), batch = get_global_id(2);
     const int n0 = nb * GV, m0 = mb * GMR;
     if (n0 >= N || m0 >= M)
         return;
-    const int m_panels = (M + GMR - 1) / GMR, n_panels = (N + GV - 1) / GV;
-    __global const float *a = ap + ((batch * m_panels + mb) * K) * GMR;
-    __global const float *b = bp + ((batch * n_panels + nb) * K) * GV;
+    __global const float *a = ap + batch * a_sb + mb * K * GMR;
+    __global const float *b = bp + batch * b_sb + nb * K * GV;
 
     gvfloat acc[GMR];
     GEMM_UNROLL

@@ -20,7 +20,9 @@
  *
  * V and U are written straight into the panel layouts gemm_vec reads
  * ([xi][panel][k][lane], zero past the matrix), so the GEMM needs no
- * packing pass. Tile p is (n * TY + ty) * TX + tx; tiles start at output
+ * packing pass. The 36 matrices of V, U and M lie xi_stride floats apart, an
+ * odd number of 64-byte lines: at a power of two, the 36 lines a work-item
+ * touches would share one cache set. Tile p is (n * TY + ty) * TX + tx; tiles start at output
  * (4 ty, 4 tx), reading input from (4 ty - pad_y, 4 tx - pad_x). */
 
 /* Fixed-count loops over the tile's positions are unrolled so the private
@@ -46,13 +48,13 @@
     } while (0)
 
 /* V for 4 tiles side by side, tx = 4 q .. 4 q + 3 (gid 0 = q), of tile row
- * ty (gid 1) of plane n * C + ci (gid 2) of x[N, C, H, W]; ap[36][m_panels]
- * [C][GMR]. The 4 tiles are the lanes of float4s: their 6 x 18 input
+ * ty (gid 1) of plane n * C + ci (gid 2) of x[N, C, H, W]; ap[36][ceil(P / GMR)][C][GMR]
+ * (xi_stride apart). The 4 tiles are the lanes of float4s: their 6 x 18 input
  * pixels are read once, row by row (zero outside the image), and each
  * column j of the tiles is lanes j, 4 + j, 8 + j, 12 + j of a row. Rows of
  * the last panel past P are left as they are: the GEMM's rows past P are
  * never stored. */
-__kernel void winograd_input(int C, int H, int W, int pad_y, int pad_x, int TY, int TX, int P, int m_panels,
+__kernel void winograd_input(int C, int H, int W, int pad_y, int pad_x, int TY, int TX, int xi_stride,
                              __global const float *x, int x_off, __global float *ap)
 {
     const int q = get_global_id(0), ty = get_global_id(1), plane_i = get_global_id(2);
@@ -87,7 +89,7 @@ __kernel void winograd_input(int C, int H, int W, int pad_y, int pad_x, int TY, 
         for (int i = 0; i < 6; i++)
             t[i][j] = r[i];
     }
-    const int p0 = (n * TY + ty) * TX + 4 * q, xi_stride = m_panels * C * GMR;
+    const int p0 = (n * TY + ty) * TX + 4 * q;
     /* the 4 tiles in one row of tiles and one panel: one vector store each */
     const int whole = 4 * q + 4 <= TX && p0 % GMR + 4 <= GMR;
     __global float *dst = ap + ((p0 / GMR) * C + ci) * GMR + p0 % GMR;
@@ -123,42 +125,49 @@ __kernel void winograd_input(int C, int H, int W, int pad_y, int pad_x, int TY, 
         r[5] = v[2];                                                         \
     } while (0)
 
-/* U for output channel co (gid 0, over the padded panel columns) and input
- * channel ci (gid 1); bp[36][n_panels][Cin][GV]. The filter is w[co][ci]
- * of w[Cout, Cin, 3, 3], or with flip = 1 w[ci][co] of w[Cin, Cout, 3, 3]
- * turned by 180 degrees (conv_transpose2d at stride 1). */
-__kernel void winograd_weight(int Cin, int Cout, int flip, int n_panels, __global const float *w, int w_off,
+/* U for output channels 4 c .. 4 c + 3 (gid 0 = c; the lanes of float4s)
+ * and input channel ci (gid 1); bp[36][ceil(Cout / GV)][Cin][GV]
+ * (xi_stride apart). The filter is
+ * w[co][ci] of w[Cout, Cin, 3, 3], or with flip = 1 w[ci][co] of
+ * w[Cin, Cout, 3, 3] turned by 180 degrees (conv_transpose2d at stride 1).
+ * Columns of the last panel past Cout are left as they are: the GEMM's
+ * columns past Cout are never stored. */
+__kernel void winograd_weight(int Cin, int Cout, int flip, int xi_stride, __global const float *w, int w_off,
                               __global float *bp)
 {
-    /* Launched as exactly n_panels * GV x Cin, and without branches, so a
-     * driver that vectorizes across work-items (PoCL) can: channels past
-     * Cout transform a real filter times zero. */
-    const int co = get_global_id(0), ci = get_global_id(1);
-    const float keep = co < Cout ? 1.0f : 0.0f;
-    const int cs = min(co, Cout - 1);
-    __global float *dst = bp + ((co / GV) * Cin + ci) * GV + co % GV;
-    const int xi_stride = n_panels * Cin * GV;
-    __global const float *src = w + w_off + (flip ? ci * Cout + cs : cs * Cin + ci) * 9;
-    float g[3][3];
+    const int c = get_global_id(0), ci = get_global_id(1), co0 = 4 * c;
+    if (co0 >= Cout || ci >= Cin)
+        return;
+    float g[4][9]; /* per lane, taps in conv2d order */
     WINO_UNROLL
-    for (int i = 0; i < 9; i++)
-        g[i / 3][i % 3] = keep * src[flip ? 8 - i : i];
-    float t[6][3]; /* t = G g, column by column */
+    for (int l = 0; l < 4; l++) {
+        const int co = min(co0 + l, Cout - 1); /* lanes past Cout repeat the last filter */
+        __global const float *src = w + w_off + (flip ? ci * Cout + co : co * Cin + ci) * 9;
+        WINO_UNROLL
+        for (int i = 0; i < 9; i++)
+            g[l][i] = src[flip ? 8 - i : i];
+    }
+    float4 t[6][3]; /* t = G g, column by column */
     WINO_UNROLL
     for (int j = 0; j < 3; j++) {
-        float v[3] = {g[0][j], g[1][j], g[2][j]}, r[6];
+        float4 v[3], r[6];
+        WINO_UNROLL
+        for (int i = 0; i < 3; i++)
+            v[i] = (float4)(g[0][i * 3 + j], g[1][i * 3 + j], g[2][i * 3 + j], g[3][i * 3 + j]);
         WINO_G(r, v);
         WINO_UNROLL
         for (int i = 0; i < 6; i++)
             t[i][j] = r[i];
     }
+    /* GV is a multiple of 4, so the 4 channels share a panel */
+    __global float *dst = bp + ((co0 / GV) * Cin + ci) * GV + co0 % GV;
     WINO_UNROLL
     for (int i = 0; i < 6; i++) { /* U = t G^T, row by row */
-        float r[6];
+        float4 r[6];
         WINO_G(r, t[i]);
         WINO_UNROLL
         for (int j = 0; j < 6; j++)
-            dst[(i * 6 + j) * xi_stride] = r[j];
+            vstore4(r[j], 0, dst + (i * 6 + j) * xi_stride);
     }
 }
 
@@ -171,39 +180,57 @@ __kernel void winograd_weight(int Cin, int Cout, int flip, int n_panels, __globa
         r[3] = v[1] - v[2] + 8.0f * (v[3] - v[4]) + v[5];                    \
     } while (0)
 
-/* Y for output channel co (gid 0) and tile p (gid 1) from m[36][P][Cout]
- * into y[N, Cout, Ho, Wo]; tiles on the last row or column store only the
- * outputs inside. */
-__kernel void winograd_output(int Cout, int Ho, int Wo, int TY, int TX, int P, __global const float *m,
-                              __global float *y, int y_off)
+/* Y for output channels 4 c .. 4 c + 3 (gid 0 = c; the lanes of float4s)
+ * and tile p (gid 1) from m[36][P][Cout]
+ * (xi_stride apart) into y[N, Cout, Ho, Wo]; tiles on
+ * the last row or column store only the outputs inside. */
+__kernel void winograd_output(int Cout, int Ho, int Wo, int TY, int TX, int P, int xi_stride,
+                              __global const float *m, __global float *y, int y_off)
 {
-    const int co = get_global_id(0), p = get_global_id(1);
-    if (co >= Cout || p >= P)
+    const int c = get_global_id(0), p = get_global_id(1), co0 = 4 * c;
+    if (co0 >= Cout || p >= P)
         return;
     const int tiles = TY * TX, n = p / tiles, ty = p % tiles / TX, tx = p % TX;
-    __global const float *src = m + p * Cout + co;
-    const int xi_stride = P * Cout;
-    float t[4][6]; /* t = A^T M, column by column */
+    const int lanes = min(4, Cout - co0);
+    __global const float *src = m + p * Cout + co0;
+    float4 t[4][6]; /* t = A^T M, column by column */
     WINO_UNROLL
     for (int j = 0; j < 6; j++) {
-        float v[6], r[4];
+        float4 v[6], r[4];
         WINO_UNROLL
-        for (int i = 0; i < 6; i++)
-            v[i] = src[(i * 6 + j) * xi_stride];
+        for (int i = 0; i < 6; i++) {
+            __global const float *e = src + (i * 6 + j) * xi_stride;
+            if (lanes == 4) {
+                v[i] = vload4(0, e);
+            } else { /* the last channels of a Cout that 4 does not divide */
+                float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                for (int l = 0; l < lanes; l++)
+                    a[l] = e[l];
+                v[i] = vload4(0, a);
+            }
+        }
         WINO_AT(r, v);
         WINO_UNROLL
         for (int i = 0; i < 4; i++)
             t[i][j] = r[i];
     }
-    __global float *dst = y + y_off + ((n * Cout + co) * Ho + 4 * ty) * Wo + 4 * tx;
+    const int plane = Ho * Wo;
+    __global float *dst = y + y_off + ((n * Cout + co0) * Ho + 4 * ty) * Wo + 4 * tx;
     const int rows = min(4, Ho - 4 * ty), cols = min(4, Wo - 4 * tx);
     WINO_UNROLL
     for (int i = 0; i < 4; i++) { /* Y = t A, row by row */
-        float r[4];
+        float4 r[4];
         WINO_AT(r, t[i]);
         WINO_UNROLL
-        for (int j = 0; j < 4; j++)
-            if (i < rows && j < cols)
-                dst[i * Wo + j] = r[j];
+        for (int j = 0; j < 4; j++) {
+            if (i >= rows || j >= cols)
+                continue;
+            float lane[4];
+            vstore4(r[j], 0, lane);
+            WINO_UNROLL
+            for (int l = 0; l < 4; l++)
+                if (l < lanes)
+                    dst[l * plane + i * Wo + j] = lane[l];
+        }
     }
 }

@@ -193,7 +193,7 @@ static sg2_tensor *gemm_pack(sg2_ctx *ctx, const sg2_tensor *src, int batch, int
 }
 
 sg2_status sg2_gemm_vec_packed(sg2_ctx *ctx, int batch, int M, int N, int K, int gv, int gmr, const sg2_tensor *ap,
-                               const sg2_tensor *bp, sg2_tensor *c)
+                               int a_sb, const sg2_tensor *bp, int b_sb, sg2_tensor *c, int c_sb)
 {
     enum { LWS0 = 4, LWS1 = 4 }; /* the work-group's shape */
     char opts[64];
@@ -207,10 +207,12 @@ sg2_status sg2_gemm_vec_packed(sg2_ctx *ctx, int batch, int M, int N, int K, int
     sg2_args_int(&args, N);
     sg2_args_int(&args, K);
     sg2_args_mem(&args, ap->buf->mem);
+    sg2_args_int(&args, a_sb);
     sg2_args_mem(&args, bp->buf->mem);
+    sg2_args_int(&args, b_sb);
     sg2_args_mem(&args, c->buf->mem);
     sg2_args_int(&args, (int)c->offset);
-    sg2_args_int(&args, M * N);
+    sg2_args_int(&args, c_sb);
     size_t local[3] = {LWS0, LWS1, 1};
     while (local[0] * local[1] > k->max_work_group)
         local[local[0] >= local[1] ? 0 : 1] /= 2;
@@ -230,7 +232,8 @@ static sg2_status gemm_own_vec(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb,
     sg2_tensor *ap = gemm_pack(ctx, a, d->batch, d->K, d->M, d->gmr, a_sk, a_sm, d->M * d->K);
     sg2_tensor *bp = ap ? gemm_pack(ctx, b, d->batch, d->K, d->N, d->gv, b_sk, b_sn, d->K * d->N) : NULL;
     if (bp)
-        sg2_gemm_vec_packed(ctx, d->batch, d->M, d->N, d->K, d->gv, d->gmr, ap, bp, c);
+        sg2_gemm_vec_packed(ctx, d->batch, d->M, d->N, d->K, d->gv, d->gmr, ap, (int)(ap->numel / d->batch), bp,
+                            (int)(bp->numel / d->batch), c, d->M * d->N);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
 }

@@ -8,10 +8,12 @@
  * [M, K] x [K, N] products: the tuned ones of that shape class, else 16, 16. */
 void sg2_gemm_vec_tiles(sg2_ctx *ctx, int batch, int M, int N, int K, int *gv, int *gmr);
 
-/* c[b] = A[b] B[b] for b < batch, c[batch, M, N] row-major, from A packed
- * as ap[batch][ceil(M / gmr)][K][gmr] and B as bp[batch][ceil(N / gv)][K][gv]
- * (panels k-major, zero past the matrix; see gemm_pack in cl/matmul.cl). */
+/* C[b] = A[b] B[b] for b < batch, C[b] row-major [M, N] at c + b * c_sb,
+ * from A packed as panels [ceil(M / gmr)][K][gmr] at ap + b * a_sb and B as
+ * [ceil(N / gv)][K][gv] at bp + b * b_sb (k-major; see gemm_pack in
+ * cl/matmul.cl). Rows and columns of the panels past M and N may hold
+ * anything: they meet only outputs that are not stored. */
 sg2_status sg2_gemm_vec_packed(sg2_ctx *ctx, int batch, int M, int N, int K, int gv, int gmr, const sg2_tensor *ap,
-                               const sg2_tensor *bp, sg2_tensor *c);
+                               int a_sb, const sg2_tensor *bp, int b_sb, sg2_tensor *c, int c_sb);
 
 #endif

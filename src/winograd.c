@@ -6,8 +6,8 @@
  * the input (V) and one that reads 2.25x the output (M). That trade pays
  * where the GEMM's rows (tiles) and its K and N (channels) are large enough
  * to keep the GEMM near its peak: measured on PoCL (2 cores, AVX-512), 3x3
- * convs of 256 channels at batch 8 ran 2.2x faster at 32x32 and 1.4x at
- * 16x16, and slower at 8x8 (bench_ops, the conv2d rows). */
+ * convs of 256 channels at batch 8 ran 1.7x faster than the tiled kernels
+ * at 32x32, 1.6x at 16x16 and 1.2x at 8x8 (bench_ops, the wino- rows). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +25,14 @@ static int geometry_fits(const sg2_conv_shape *s)
     return s->kh == 3 && s->kw == 3 && s->stride == 1 && s->groups == 1 && s->Ho >= 1 && s->Wo >= 1;
 }
 
-/* Tiles (GEMM rows) at least 128 and channels at least 128: below either the
- * GEMM's panels run short and the direct kernels win (see the header). A
+/* Tiles (GEMM rows) at least 32 and channels at least 128: measured
+ * with bench_ops (the wino-fwd rows), 8x8 at batch 8 (32 tiles) still ran
+ * 1.2x faster than the tiled kernels, 64 channels at 64x64 no faster. A
  * GPU keeps the direct kernels until a GEMM written for it backs this path. */
 static int pays(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
     long tiles = (long)s->N * ceil_div(s->Ho, 4) * ceil_div(s->Wo, 4);
-    return (ctx->rt->dev.type & CL_DEVICE_TYPE_CPU) && tiles >= 128 && s->Cin >= 128 && s->Cout >= 128;
+    return (ctx->rt->dev.type & CL_DEVICE_TYPE_CPU) && tiles >= 32 && s->Cin >= 128 && s->Cout >= 128;
 }
 
 int sg2_winograd_chosen(sg2_ctx *ctx, const sg2_conv_shape *s)
@@ -47,17 +48,29 @@ int sg2_winograd_chosen(sg2_ctx *ctx, const sg2_conv_shape *s)
 }
 
 /* The sizes of one call: tiles TY x TX per image, P in all; the GEMM is
- * [P, Cin] x [Cin, Cout] at each of the 36 positions. */
+ * [P, Cin] x [Cin, Cout] at each of the 36 positions, whose V, U and M lie
+ * a_sb, b_sb and c_sb floats apart. */
 typedef struct wino_dims {
-    int TY, TX, P, gv, gmr, m_panels, n_panels;
+    int TY, TX, P, gv, gmr, a_sb, b_sb, c_sb;
 } wino_dims;
 
-static sg2_tensor *empty3(sg2_ctx *ctx, long a, long b, long c)
+/* The distance between successive matrices of n floats: whole 64-byte
+ * lines, an odd number of them, so the 36 lines one work-item reads or
+ * writes fall in different cache sets (at a power of two they all share
+ * one, and the transforms ran 3-4x slower). */
+static long matrix_stride(long n)
 {
-    if (a * b * c >= INT_MAX)
-        return sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "conv: Winograd operand of %ld x %ld x %ld is too large", a, b, c);
-    int64_t shape[3] = {a, b, c};
-    return sg2_tensor_empty(ctx, 3, shape);
+    long lines = (n + 15) / 16;
+    return 16 * (lines % 2 ? lines : lines + 1);
+}
+
+/* 36 matrices `stride` floats apart. */
+static sg2_tensor *positions(sg2_ctx *ctx, long stride)
+{
+    if (ALPHA2 * stride >= INT_MAX)
+        return sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "conv: Winograd operand of 36 x %ld floats is too large", stride);
+    int64_t shape[2] = {ALPHA2, stride};
+    return sg2_tensor_empty(ctx, 2, shape);
 }
 
 static const sg2_kernel_entry *wino_kernel(sg2_ctx *ctx, const wino_dims *d, const char *name)
@@ -67,10 +80,23 @@ static const sg2_kernel_entry *wino_kernel(sg2_ctx *ctx, const wino_dims *d, con
     return sg2_kernel(ctx, "winograd.cl", name, opts);
 }
 
-/* ap[36][m_panels][Cin][gmr] = B^T d B of each tile of x. */
+/* Work-items along a dimension of `global` work-items, for the transforms
+ * that run along tiles or input channels: 64, or the largest power of two
+ * below that divides it (and the device allows). 64 consecutive tiles of
+ * one channel group store into a few planes together; the driver's choice
+ * ran the output and filter transforms 1.3-1.7x slower. */
+static size_t group_along(const sg2_kernel_entry *k, size_t global)
+{
+    size_t l = 64;
+    while (l > 1 && (global % l || l > k->max_work_group))
+        l /= 2;
+    return l;
+}
+
+/* ap[36][ceil(P / gmr)][Cin][gmr] = B^T d B of each tile of x. */
 static sg2_tensor *input_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const wino_dims *d, const sg2_tensor *x)
 {
-    sg2_tensor *ap = empty3(ctx, ALPHA2, (long)d->m_panels * d->gmr, s->Cin);
+    sg2_tensor *ap = positions(ctx, d->a_sb);
     const sg2_kernel_entry *k = ap ? wino_kernel(ctx, d, "winograd_input") : NULL;
     if (!k)
         return NULL;
@@ -82,20 +108,23 @@ static sg2_tensor *input_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const 
     sg2_args_int(&a, s->pad_x);
     sg2_args_int(&a, d->TY);
     sg2_args_int(&a, d->TX);
-    sg2_args_int(&a, d->P);
-    sg2_args_int(&a, d->m_panels);
+    sg2_args_int(&a, d->a_sb);
     sg2_args_mem(&a, x->buf->mem);
     sg2_args_int(&a, (int)x->offset);
     sg2_args_mem(&a, ap->buf->mem);
     size_t global[3] = {(size_t)ceil_div(d->TX, 4), (size_t)d->TY, (size_t)s->N * (size_t)s->Cin};
-    return sg2_launch(ctx->rt, &a, 3, global, NULL, &ctx->err) ? NULL : ap;
+    /* a work-group per image plane (5.3 -> 3.9 ms at 256 channels of 32x32
+     * against the driver's choice), where the device allows that many */
+    size_t local[3] = {global[0], global[1], 1};
+    int whole_plane = local[0] * local[1] <= k->max_work_group;
+    return sg2_launch(ctx->rt, &a, 3, global, whole_plane ? local : NULL, &ctx->err) ? NULL : ap;
 }
 
-/* bp[36][n_panels][Cin][gv] = G g G^T of each filter of w. */
+/* bp[36][ceil(Cout / gv)][Cin][gv] = G g G^T of each filter of w. */
 static sg2_tensor *filter_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const wino_dims *d, int flip,
                                     const sg2_tensor *w)
 {
-    sg2_tensor *bp = empty3(ctx, ALPHA2, (long)d->n_panels * d->gv, s->Cin);
+    sg2_tensor *bp = positions(ctx, d->b_sb);
     const sg2_kernel_entry *k = bp ? wino_kernel(ctx, d, "winograd_weight") : NULL;
     if (!k)
         return NULL;
@@ -103,12 +132,12 @@ static sg2_tensor *filter_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const
     sg2_args_int(&a, s->Cin);
     sg2_args_int(&a, s->Cout);
     sg2_args_int(&a, flip);
-    sg2_args_int(&a, d->n_panels);
+    sg2_args_int(&a, d->b_sb);
     sg2_args_mem(&a, w->buf->mem);
     sg2_args_int(&a, (int)w->offset);
     sg2_args_mem(&a, bp->buf->mem);
-    size_t global[2] = {(size_t)d->n_panels * (size_t)d->gv, (size_t)s->Cin};
-    size_t local[2] = {(size_t)d->gv <= k->max_work_group ? (size_t)d->gv : 1, 1};
+    size_t global[2] = {(size_t)ceil_div(s->Cout, 4), (size_t)s->Cin};
+    size_t local[2] = {1, group_along(k, global[1])};
     return sg2_launch(ctx->rt, &a, 2, global, local, &ctx->err) ? NULL : bp;
 }
 
@@ -126,11 +155,13 @@ static sg2_status output_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const 
     sg2_args_int(&a, d->TY);
     sg2_args_int(&a, d->TX);
     sg2_args_int(&a, d->P);
+    sg2_args_int(&a, d->c_sb);
     sg2_args_mem(&a, m->buf->mem);
     sg2_args_mem(&a, y->buf->mem);
     sg2_args_int(&a, (int)y->offset);
-    size_t global[2] = {(size_t)s->Cout, (size_t)d->P};
-    return sg2_launch(ctx->rt, &a, 2, global, NULL, &ctx->err);
+    size_t global[2] = {(size_t)ceil_div(s->Cout, 4), (size_t)d->P};
+    size_t local[2] = {1, group_along(k, global[1])};
+    return sg2_launch(ctx->rt, &a, 2, global, local, &ctx->err);
 }
 
 sg2_status sg2_winograd_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
@@ -148,13 +179,14 @@ sg2_status sg2_winograd_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, con
     }
     d.P = s->N * d.TY * d.TX;
     sg2_gemm_vec_tiles(ctx, ALPHA2, d.P, s->Cout, s->Cin, &d.gv, &d.gmr);
-    d.m_panels = ceil_div(d.P, d.gmr);
-    d.n_panels = ceil_div(s->Cout, d.gv);
+    d.a_sb = (int)matrix_stride((long)ceil_div(d.P, d.gmr) * d.gmr * s->Cin);
+    d.b_sb = (int)matrix_stride((long)ceil_div(s->Cout, d.gv) * d.gv * s->Cin);
+    d.c_sb = (int)matrix_stride((long)d.P * s->Cout);
     size_t mark = sg2_scope_begin(ctx);
     sg2_tensor *ap = input_transform(ctx, s, &d, x);
     sg2_tensor *bp = ap ? filter_transform(ctx, s, &d, flip, w) : NULL;
-    sg2_tensor *m = bp ? empty3(ctx, ALPHA2, d.P, s->Cout) : NULL;
-    if (m && !sg2_gemm_vec_packed(ctx, ALPHA2, d.P, s->Cout, s->Cin, d.gv, d.gmr, ap, bp, m))
+    sg2_tensor *m = bp ? positions(ctx, d.c_sb) : NULL;
+    if (m && !sg2_gemm_vec_packed(ctx, ALPHA2, d.P, s->Cout, s->Cin, d.gv, d.gmr, ap, d.a_sb, bp, d.b_sb, m, d.c_sb))
         output_transform(ctx, s, &d, m, y);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
