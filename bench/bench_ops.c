@@ -5,7 +5,7 @@
  * with SG2_GEMM=clblast against SG2_GEMM=own (cl/matmul.cl); and the
  * stride-1 3x3 conv2d and its input gradient with the tiled kernels
  * (SG2_WINOGRAD=0, as in every other row) against Winograd F(4x4, 3x3)
- * (SG2_WINOGRAD=1, cl/winograd.cl), as rows wino-fwd and wino-dx.
+ * (SG2_WINOGRAD=1, cl/winograd.cl), as rows wino-fwd, wino-dx and wino-dw.
  *
  * Validated before timing: each implementation's output is compared with the
  * double reference of src/ref (conv at a batch of 2 with the same channels and
@@ -28,17 +28,21 @@
 #include "src/ops.h"
 #include "src/ref/ref.h"
 
-/* OP_WFWD and OP_WCONVT run conv2d and its input gradient at stride 1 again,
- * comparing the tiled direct kernels with Winograd F(4x4, 3x3). */
-enum { OP_FWD, OP_CONVT, OP_WGRAD, OP_GEMM, OP_WFWD, OP_WCONVT };
-static const char *const op_names[] = {"conv2d", "convT(dx)", "wgrad", "sgemm", "wino-fwd", "wino-dx"};
+/* OP_WFWD, OP_WCONVT and OP_WWGRAD run conv2d, its input gradient at stride
+ * 1 and its weight gradient again, comparing the tiled direct kernels with
+ * Winograd F(4x4, 3x3). */
+enum { OP_FWD, OP_CONVT, OP_WGRAD, OP_GEMM, OP_WFWD, OP_WCONVT, OP_WWGRAD };
+static const char *const op_names[] = {"conv2d", "convT(dx)", "wgrad", "sgemm", "wino-fwd", "wino-dx", "wino-dw"};
 /* The variable each op's two implementations are chosen by, their values,
  * and their names in the report. */
-static const char *const op_var[] = {"SG2_CONV", "SG2_CONV", "SG2_CONV", "SG2_GEMM", "SG2_WINOGRAD", "SG2_WINOGRAD"};
+static const char *const op_var[] = {"SG2_CONV",     "SG2_CONV",     "SG2_CONV",    "SG2_GEMM",
+                                     "SG2_WINOGRAD", "SG2_WINOGRAD", "SG2_WINOGRAD"};
 static const char *const op_modes[][2] = {{"direct", "tiled"}, {"direct", "tiled"}, {"direct", "tiled"},
-                                          {"clblast", "own"},   {"0", "1"},          {"0", "1"}};
+                                          {"clblast", "own"},   {"0", "1"},          {"0", "1"},
+                                          {"0", "1"}};
 static const char *const op_labels[][2] = {{"direct", "tiled"}, {"direct", "tiled"}, {"direct", "tiled"},
-                                           {"clblast", "own"},   {"tiled", "winograd"}, {"tiled", "winograd"}};
+                                           {"clblast", "own"},   {"tiled", "winograd"}, {"tiled", "winograd"},
+                                           {"tiled", "winograd"}};
 
 /* One workload, in the forward conv's terms: x[N,Cin,H,W], w[Cout,Cin/g,k,k],
  * y[N,Cout,Ho,Wo]. For OP_GEMM: M = Cin, N = Cout, K = H. */
@@ -62,10 +66,15 @@ static const bench_case cases[] = {
     {OP_WFWD, 8, 256, 256, 16, 16, 3, 1, 1, 1},   {OP_WCONVT, 8, 256, 256, 16, 16, 3, 1, 1, 1},
     {OP_WFWD, 8, 256, 256, 8, 8, 3, 1, 1, 1},     {OP_WFWD, 4, 256, 256, 16, 16, 3, 1, 1, 1},
     {OP_WFWD, 8, 128, 128, 32, 32, 3, 1, 1, 1},   {OP_WFWD, 8, 64, 64, 64, 64, 3, 1, 1, 1},
+    {OP_WWGRAD, 8, 256, 256, 32, 32, 3, 1, 1, 1}, {OP_WWGRAD, 8, 256, 256, 16, 16, 3, 1, 1, 1},
+    {OP_WWGRAD, 8, 256, 256, 8, 8, 3, 1, 1, 1},   {OP_WWGRAD, 8, 64, 64, 64, 64, 3, 1, 1, 1},
 };
 
-/* The op a case runs: OP_WFWD and OP_WCONVT are OP_FWD and OP_CONVT. */
-static int base_op(int op) { return op == OP_WFWD ? OP_FWD : op == OP_WCONVT ? OP_CONVT : op; }
+/* The op a case runs: the Winograd rows run OP_FWD, OP_CONVT and OP_WGRAD. */
+static int base_op(int op)
+{
+    return op == OP_WFWD ? OP_FWD : op == OP_WCONVT ? OP_CONVT : op == OP_WWGRAD ? OP_WGRAD : op;
+}
 
 static int out_len(const bench_case *c, int in) { return (in + 2 * c->pad - c->k) / c->stride + 1; }
 

@@ -47,22 +47,13 @@
         r[5] = 4.0f * v[1] - 5.0f * v[3] + v[5];                   \
     } while (0)
 
-/* V for 4 tiles side by side, tx = 4 q .. 4 q + 3 (gid 0 = q), of tile row
- * ty (gid 1) of plane n * C + ci (gid 2) of x[N, C, H, W]; ap[36][ceil(P / GMR)][C][GMR]
- * (xi_stride apart). The 4 tiles are the lanes of float4s: their 6 x 18 input
- * pixels are read once, row by row (zero outside the image), and each
- * column j of the tiles is lanes j, 4 + j, 8 + j, 12 + j of a row. Rows of
- * the last panel past P are left as they are: the GEMM's rows past P are
- * never stored. */
-__kernel void winograd_input(int C, int H, int W, int pad_y, int pad_x, int TY, int TX, int xi_stride,
-                             __global const float *x, int x_off, __global float *ap)
+/* V = B^T d B for 4 tiles side by side, tx = 4 q .. 4 q + 3, of tile row ty
+ * of one plane of x (H x W), into v[36] (position xi = 6 i + j). The 4
+ * tiles are the lanes of float4s: their 6 x 18 input pixels are read once,
+ * row by row (zero outside the image), and column j of the tiles is lanes
+ * j, 4 + j, 8 + j, 12 + j of a row. */
+static void input_tiles(__global const float *plane, int H, int W, int y0, int x0, float4 v[36])
 {
-    const int q = get_global_id(0), ty = get_global_id(1), plane_i = get_global_id(2);
-    if (4 * q >= TX)
-        return;
-    const int n = plane_i / C, ci = plane_i % C;
-    const int y0 = 4 * ty - pad_y, x0 = 16 * q - pad_x;
-    __global const float *plane = x + x_off + plane_i * H * W;
     float4 d[6][6];
     WINO_UNROLL
     for (int i = 0; i < 6; i++) {
@@ -83,34 +74,77 @@ __kernel void winograd_input(int C, int H, int W, int pad_y, int pad_x, int TY, 
     float4 t[6][6]; /* t = B^T d, column by column */
     WINO_UNROLL
     for (int j = 0; j < 6; j++) {
-        float4 v[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]}, r[6];
-        WINO_BT(r, v);
+        float4 c[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]}, r[6];
+        WINO_BT(r, c);
         WINO_UNROLL
         for (int i = 0; i < 6; i++)
             t[i][j] = r[i];
     }
-    const int p0 = (n * TY + ty) * TX + 4 * q;
-    /* the 4 tiles in one row of tiles and one panel: one vector store each */
-    const int whole = 4 * q + 4 <= TX && p0 % GMR + 4 <= GMR;
-    __global float *dst = ap + ((p0 / GMR) * C + ci) * GMR + p0 % GMR;
     WINO_UNROLL
     for (int i = 0; i < 6; i++) { /* V = t B, row by row */
         float4 r[6];
         WINO_BT(r, t[i]);
         WINO_UNROLL
-        for (int j = 0; j < 6; j++) {
-            const int xi = i * 6 + j;
-            if (whole) {
-                vstore4(r[j], 0, dst + xi * xi_stride);
-            } else {
-                float lane[4];
-                vstore4(r[j], 0, lane);
-                for (int l = 0; l < 4 && 4 * q + l < TX; l++) {
-                    const int p = p0 + l;
-                    ap[xi * xi_stride + ((p / GMR) * C + ci) * GMR + p % GMR] = lane[l];
-                }
+        for (int j = 0; j < 6; j++)
+            v[i * 6 + j] = r[j];
+    }
+}
+
+/* V of tiles 4 q .. 4 q + 3 (gid 0 = q) of tile row ty (gid 1) of plane
+ * n * C + ci (gid 2) of x[N, C, H, W], as the forward's GEMM reads it:
+ * rows of A, ap[36][ceil(P / GMR)][C][GMR] (xi_stride apart). Rows of the
+ * last panel past P are left as they are: the GEMM's rows past P are never
+ * stored. */
+__kernel void winograd_input(int C, int H, int W, int pad_y, int pad_x, int TY, int TX, int xi_stride,
+                             __global const float *x, int x_off, __global float *ap)
+{
+    const int q = get_global_id(0), ty = get_global_id(1), plane_i = get_global_id(2);
+    if (4 * q >= TX)
+        return;
+    const int n = plane_i / C, ci = plane_i % C;
+    float4 v[36];
+    input_tiles(x + x_off + plane_i * H * W, H, W, 4 * ty - pad_y, 16 * q - pad_x, v);
+    const int p0 = (n * TY + ty) * TX + 4 * q;
+    /* the 4 tiles in one row of tiles and one panel: one vector store each */
+    const int whole = 4 * q + 4 <= TX && p0 % GMR + 4 <= GMR;
+    __global float *dst = ap + ((p0 / GMR) * C + ci) * GMR + p0 % GMR;
+    WINO_UNROLL
+    for (int xi = 0; xi < 36; xi++) {
+        if (whole) {
+            vstore4(v[xi], 0, dst + xi * xi_stride);
+        } else {
+            float lane[4];
+            vstore4(v[xi], 0, lane);
+            for (int l = 0; l < 4 && 4 * q + l < TX; l++) {
+                const int p = p0 + l;
+                ap[xi * xi_stride + ((p / GMR) * C + ci) * GMR + p % GMR] = lane[l];
             }
         }
+    }
+}
+
+/* The same V as the weight gradient's GEMM reads it: the tiles are its K,
+ * the input channels its columns, bp[36][ceil(C / GV)][P][GV] (xi_stride
+ * apart). */
+__kernel void winograd_input_k(int C, int H, int W, int pad_y, int pad_x, int TY, int TX, int P, int xi_stride,
+                               __global const float *x, int x_off, __global float *bp)
+{
+    const int q = get_global_id(0), ty = get_global_id(1), plane_i = get_global_id(2);
+    if (4 * q >= TX)
+        return;
+    const int n = plane_i / C, ci = plane_i % C;
+    float4 v[36];
+    input_tiles(x + x_off + plane_i * H * W, H, W, 4 * ty - pad_y, 16 * q - pad_x, v);
+    const int p0 = (n * TY + ty) * TX + 4 * q, lanes = min(4, TX - 4 * q);
+    __global float *dst = bp + ((ci / GV) * P + p0) * GV + ci % GV;
+    WINO_UNROLL
+    for (int xi = 0; xi < 36; xi++) {
+        float lane[4];
+        vstore4(v[xi], 0, lane);
+        WINO_UNROLL
+        for (int l = 0; l < 4; l++)
+            if (l < lanes)
+                dst[xi * xi_stride + l * GV] = lane[l];
     }
 }
 
@@ -231,6 +265,128 @@ __kernel void winograd_output(int Cout, int Ho, int Wo, int TY, int TX, int P, i
             for (int l = 0; l < 4; l++)
                 if (l < lanes)
                     dst[l * plane + i * Wo + j] = lane[l];
+        }
+    }
+}
+
+/* ---- the weight gradient ------------------------------------------------
+ *
+ * The forward is linear in g, y = A^T [(G g G^T) . V] A summed over input
+ * channels, so its adjoint gives dW = G^T [Z . V] G summed over tiles,
+ * with Z = A dy A^T the 4x4 output gradient of each tile spread to 6x6:
+ * the same V, a GEMM over tiles at each of the 36 positions, and G^T on
+ * the way out. */
+
+/* r = A v for one column or row of four values. */
+#define WINO_A(r, v)                                                         \
+    do {                                                                     \
+        r[0] = v[0];                                                         \
+        r[1] = v[0] + v[1] + v[2] + v[3];                                    \
+        r[2] = v[0] - v[1] + v[2] - v[3];                                    \
+        r[3] = v[0] + 2.0f * v[1] + 4.0f * v[2] + 8.0f * v[3];               \
+        r[4] = v[0] - 2.0f * v[1] + 4.0f * v[2] - 8.0f * v[3];               \
+        r[5] = v[3];                                                         \
+    } while (0)
+
+/* Z of output channels 4 c .. 4 c + 3 (gid 0 = c; float4 lanes) for tile p
+ * (gid 1) of dy[N, Cout, Ho, Wo] (zero outside it), as rows of the GEMM's
+ * A: ap[36][ceil(Cout / GMR)][P][GMR] (xi_stride apart). Lanes past Cout
+ * repeat the last channel: the GEMM's rows past Cout are never stored. */
+__kernel void winograd_grad_output(int Cout, int Ho, int Wo, int TY, int TX, int P, int xi_stride,
+                                   __global const float *dy, int dy_off, __global float *ap)
+{
+    const int c = get_global_id(0), p = get_global_id(1), co0 = 4 * c;
+    if (co0 >= Cout || p >= P)
+        return;
+    const int tiles = TY * TX, n = p / tiles, ty = p % tiles / TX, tx = p % TX;
+    const int rows = min(4, Ho - 4 * ty), cols = min(4, Wo - 4 * tx), plane = Ho * Wo;
+    __global const float *src = dy + dy_off + (n * Cout) * plane + (4 * ty) * Wo + 4 * tx;
+    float4 g[4][4];
+    WINO_UNROLL
+    for (int i = 0; i < 4; i++)
+        WINO_UNROLL
+        for (int j = 0; j < 4; j++) {
+            float lane[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            if (i < rows && j < cols)
+                WINO_UNROLL
+                for (int l = 0; l < 4; l++)
+                    lane[l] = src[min(co0 + l, Cout - 1) * plane + i * Wo + j];
+            g[i][j] = vload4(0, lane);
+        }
+    float4 t[6][4]; /* t = A g, column by column */
+    WINO_UNROLL
+    for (int j = 0; j < 4; j++) {
+        float4 v[4] = {g[0][j], g[1][j], g[2][j], g[3][j]}, r[6];
+        WINO_A(r, v);
+        WINO_UNROLL
+        for (int i = 0; i < 6; i++)
+            t[i][j] = r[i];
+    }
+    /* GMR is a multiple of 4, so the 4 channels share a panel */
+    __global float *dst = ap + ((co0 / GMR) * P + p) * GMR + co0 % GMR;
+    WINO_UNROLL
+    for (int i = 0; i < 6; i++) { /* Z = t A^T, row by row */
+        float4 r[6];
+        WINO_A(r, t[i]);
+        WINO_UNROLL
+        for (int j = 0; j < 6; j++)
+            vstore4(r[j], 0, dst + (i * 6 + j) * xi_stride);
+    }
+}
+
+/* r = G^T u for one column or row of six values. */
+#define WINO_GT(r, u)                                                                                      \
+    do {                                                                                                   \
+        r[0] = 0.25f * u[0] - (u[1] + u[2]) * (1.0f / 6.0f) + (u[3] + u[4]) * (1.0f / 24.0f);          \
+        r[1] = (u[2] - u[1]) * (1.0f / 6.0f) + (u[3] - u[4]) * (1.0f / 12.0f);                          \
+        r[2] = (u[3] + u[4] - u[1] - u[2]) * (1.0f / 6.0f) + u[5];                                       \
+    } while (0)
+
+/* dw[co][ci] (3x3) = G^T dU G for input channels 4 c .. 4 c + 3 (gid 0 = c;
+ * float4 lanes) and output channel co (gid 1), from du[36][Cout][Cin]
+ * (xi_stride apart), into dw[Cout, Cin, 3, 3]. */
+__kernel void winograd_grad_filter(int Cin, int Cout, int xi_stride, __global const float *du,
+                                   __global float *dw, int dw_off)
+{
+    const int c = get_global_id(0), co = get_global_id(1), ci0 = 4 * c;
+    if (ci0 >= Cin || co >= Cout)
+        return;
+    const int lanes = min(4, Cin - ci0);
+    __global const float *src = du + co * Cin + ci0;
+    float4 t[3][6]; /* t = G^T dU, column by column */
+    WINO_UNROLL
+    for (int j = 0; j < 6; j++) {
+        float4 u[6], r[3];
+        WINO_UNROLL
+        for (int i = 0; i < 6; i++) {
+            __global const float *e = src + (i * 6 + j) * xi_stride;
+            if (lanes == 4) {
+                u[i] = vload4(0, e);
+            } else {
+                float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                for (int l = 0; l < lanes; l++)
+                    a[l] = e[l];
+                u[i] = vload4(0, a);
+            }
+        }
+        WINO_GT(r, u);
+        WINO_UNROLL
+        for (int i = 0; i < 3; i++)
+            t[i][j] = r[i];
+    }
+    __global float *dst = dw + dw_off + (co * Cin + ci0) * 9;
+    WINO_UNROLL
+    for (int i = 0; i < 3; i++) { /* dW = t G, row by row */
+        float4 r[3];
+        WINO_GT(r, t[i]);
+        WINO_UNROLL
+        for (int j = 0; j < 3; j++) {
+            float lane[4];
+            vstore4(r[j], 0, lane);
+            WINO_UNROLL
+            for (int l = 0; l < 4; l++)
+                if (l < lanes)
+                    dst[l * 9 + i * 3 + j] = lane[l];
         }
     }
 }

@@ -643,6 +643,9 @@ static void wgrad_rows(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, co
 sg2_status sg2_conv_tiled_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *dy, const sg2_tensor *x,
                                 sg2_tensor *dw)
 {
+    int wino = sg2_winograd_chosen(ctx, s);
+    if (wino)
+        return wino < 0 ? ctx->err.status : sg2_winograd_wgrad(ctx, s, dy, x, dw);
     tiles t = wgrad_tiles(ctx, s);
     size_t mark = sg2_scope_begin(ctx);
     if (t.cv)

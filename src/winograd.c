@@ -164,20 +164,29 @@ static sg2_status output_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const 
     return sg2_launch(ctx->rt, &a, 2, global, local, &ctx->err);
 }
 
-sg2_status sg2_winograd_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
-                            const sg2_tensor *w, sg2_tensor *y)
+/* d's tiles of s's output; an error when s is not Winograd's. */
+static sg2_status tile_grid(sg2_ctx *ctx, const sg2_conv_shape *s, wino_dims *d)
 {
     if (!geometry_fits(s)) {
         sg2_fail(ctx, SG2_ERR_ARG, "conv: Winograd takes 3x3 stride-1 ungrouped convolutions only");
         return ctx->err.status;
     }
-    wino_dims d = {.TY = ceil_div(s->Ho, 4), .TX = ceil_div(s->Wo, 4)};
-    if ((long)s->N * d.TY * d.TX >= INT_MAX / ALPHA2) {
+    *d = (wino_dims){.TY = ceil_div(s->Ho, 4), .TX = ceil_div(s->Wo, 4)};
+    if ((long)s->N * d->TY * d->TX >= INT_MAX / ALPHA2) {
         sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "conv: %d images of %dx%d are too many for Winograd's tiles", s->N,
                  s->Ho, s->Wo);
         return ctx->err.status;
     }
-    d.P = s->N * d.TY * d.TX;
+    d->P = s->N * d->TY * d->TX;
+    return SG2_OK;
+}
+
+sg2_status sg2_winograd_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
+                            const sg2_tensor *w, sg2_tensor *y)
+{
+    wino_dims d;
+    if (tile_grid(ctx, s, &d))
+        return ctx->err.status;
     sg2_gemm_vec_tiles(ctx, ALPHA2, d.P, s->Cout, s->Cin, &d.gv, &d.gmr);
     d.a_sb = (int)matrix_stride((long)ceil_div(d.P, d.gmr) * d.gmr * s->Cin);
     d.b_sb = (int)matrix_stride((long)ceil_div(s->Cout, d.gv) * d.gv * s->Cin);
@@ -188,6 +197,99 @@ sg2_status sg2_winograd_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, con
     sg2_tensor *m = bp ? positions(ctx, d.c_sb) : NULL;
     if (m && !sg2_gemm_vec_packed(ctx, ALPHA2, d.P, s->Cout, s->Cin, d.gv, d.gmr, ap, d.a_sb, bp, d.b_sb, m, d.c_sb))
         output_transform(ctx, s, &d, m, y);
+    sg2_scope_end(ctx, mark, NULL, 0);
+    return ctx->err.status;
+}
+
+/* bp[36][ceil(Cin / gv)][P][gv] = B^T d B of each tile of x, the weight
+ * gradient's B. */
+static sg2_tensor *input_transform_k(sg2_ctx *ctx, const sg2_conv_shape *s, const wino_dims *d,
+                                     const sg2_tensor *x)
+{
+    sg2_tensor *bp = positions(ctx, d->b_sb);
+    const sg2_kernel_entry *k = bp ? wino_kernel(ctx, d, "winograd_input_k") : NULL;
+    if (!k)
+        return NULL;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, s->Cin);
+    sg2_args_int(&a, s->H);
+    sg2_args_int(&a, s->W);
+    sg2_args_int(&a, s->pad_y);
+    sg2_args_int(&a, s->pad_x);
+    sg2_args_int(&a, d->TY);
+    sg2_args_int(&a, d->TX);
+    sg2_args_int(&a, d->P);
+    sg2_args_int(&a, d->b_sb);
+    sg2_args_mem(&a, x->buf->mem);
+    sg2_args_int(&a, (int)x->offset);
+    sg2_args_mem(&a, bp->buf->mem);
+    size_t global[3] = {(size_t)ceil_div(d->TX, 4), (size_t)d->TY, (size_t)s->N * (size_t)s->Cin};
+    size_t local[3] = {global[0], global[1], 1};
+    int whole_plane = local[0] * local[1] <= k->max_work_group;
+    return sg2_launch(ctx->rt, &a, 3, global, whole_plane ? local : NULL, &ctx->err) ? NULL : bp;
+}
+
+/* ap[36][ceil(Cout / gmr)][P][gmr] = A dy A^T of each tile of dy, the
+ * weight gradient's A. */
+static sg2_tensor *grad_output_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const wino_dims *d,
+                                         const sg2_tensor *dy)
+{
+    sg2_tensor *ap = positions(ctx, d->a_sb);
+    const sg2_kernel_entry *k = ap ? wino_kernel(ctx, d, "winograd_grad_output") : NULL;
+    if (!k)
+        return NULL;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, s->Cout);
+    sg2_args_int(&a, s->Ho);
+    sg2_args_int(&a, s->Wo);
+    sg2_args_int(&a, d->TY);
+    sg2_args_int(&a, d->TX);
+    sg2_args_int(&a, d->P);
+    sg2_args_int(&a, d->a_sb);
+    sg2_args_mem(&a, dy->buf->mem);
+    sg2_args_int(&a, (int)dy->offset);
+    sg2_args_mem(&a, ap->buf->mem);
+    size_t global[2] = {(size_t)ceil_div(s->Cout, 4), (size_t)d->P};
+    size_t local[2] = {1, group_along(k, global[1])};
+    return sg2_launch(ctx->rt, &a, 2, global, local, &ctx->err) ? NULL : ap;
+}
+
+/* dw = G^T dU G of each filter, from du[36][Cout][Cin]. */
+static sg2_status grad_filter_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const wino_dims *d,
+                                        const sg2_tensor *du, sg2_tensor *dw)
+{
+    const sg2_kernel_entry *k = wino_kernel(ctx, d, "winograd_grad_filter");
+    if (!k)
+        return ctx->err.status;
+    sg2_args a = sg2_args_begin(k);
+    sg2_args_int(&a, s->Cin);
+    sg2_args_int(&a, s->Cout);
+    sg2_args_int(&a, d->c_sb);
+    sg2_args_mem(&a, du->buf->mem);
+    sg2_args_mem(&a, dw->buf->mem);
+    sg2_args_int(&a, (int)dw->offset);
+    size_t global[2] = {(size_t)ceil_div(s->Cin, 4), (size_t)s->Cout};
+    size_t local[2] = {1, group_along(k, global[1])};
+    return sg2_launch(ctx->rt, &a, 2, global, local, &ctx->err);
+}
+
+sg2_status sg2_winograd_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *dy, const sg2_tensor *x,
+                              sg2_tensor *dw)
+{
+    wino_dims d;
+    if (tile_grid(ctx, s, &d))
+        return ctx->err.status;
+    /* dU = Z^T V at each position: [Cout, P] x [P, Cin] */
+    sg2_gemm_vec_tiles(ctx, ALPHA2, s->Cout, s->Cin, d.P, &d.gv, &d.gmr);
+    d.a_sb = (int)matrix_stride((long)ceil_div(s->Cout, d.gmr) * d.gmr * d.P);
+    d.b_sb = (int)matrix_stride((long)ceil_div(s->Cin, d.gv) * d.gv * d.P);
+    d.c_sb = (int)matrix_stride((long)s->Cout * s->Cin);
+    size_t mark = sg2_scope_begin(ctx);
+    sg2_tensor *ap = grad_output_transform(ctx, s, &d, dy);
+    sg2_tensor *bp = ap ? input_transform_k(ctx, s, &d, x) : NULL;
+    sg2_tensor *du = bp ? positions(ctx, d.c_sb) : NULL;
+    if (du && !sg2_gemm_vec_packed(ctx, ALPHA2, s->Cout, s->Cin, d.P, d.gv, d.gmr, ap, d.a_sb, bp, d.b_sb, du, d.c_sb))
+        grad_filter_transform(ctx, s, &d, du, dw);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
 }

@@ -1,7 +1,8 @@
 /* Winograd F(4x4, 3x3) for stride-1 3x3 convolutions (cl/winograd.cl): the
- * forward conv2d and, with the kernel flipped, conv_transpose2d at stride 1
- * (the input gradient), in 2.25x fewer multiply-adds per output than the
- * direct kernels, at about 1e-6 of the output's scale in float rounding. */
+ * forward conv2d, with the kernel flipped conv_transpose2d at stride 1 (the
+ * input gradient), and the weight gradient, each in 2.25x fewer
+ * multiply-adds than the direct kernels, at about 1e-6 of the output's
+ * scale in float rounding. */
 #ifndef SG2_WINOGRAD_H
 #define SG2_WINOGRAD_H
 #include "src/conv_tiled.h"
@@ -16,5 +17,10 @@ int sg2_winograd_chosen(sg2_ctx *ctx, const sg2_conv_shape *s);
  * sg2_winograd_chosen. */
 sg2_status sg2_winograd_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
                             const sg2_tensor *w, sg2_tensor *y);
+
+/* dw = conv2d_wgrad(dy, x) as sg2_conv_tiled_wgrad computes it, for s
+ * accepted by sg2_winograd_chosen. */
+sg2_status sg2_winograd_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *dy, const sg2_tensor *x,
+                              sg2_tensor *dw);
 
 #endif

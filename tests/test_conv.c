@@ -480,13 +480,15 @@ START_TEST(test_conv2d_wgrad_second_order) { check_second_order(OP_WGRAD); }
 END_TEST
 
 /* Gradients and gradients of gradients with every 3x3 stride-1 conv (the
- * forward, and the input gradient as a stride-1 transpose) run as Winograd. */
+ * forward, the input gradient as a stride-1 transpose, and the weight
+ * gradient) run as Winograd. */
 START_TEST(test_conv_winograd_grads)
 {
     setenv("SG2_WINOGRAD", "1", 1);
     check_grad(OP_CONV);
     check_second_order(OP_CONV);
     check_second_order(OP_CONVT);
+    check_second_order(OP_WGRAD);
     unsetenv("SG2_WINOGRAD");
 }
 END_TEST
