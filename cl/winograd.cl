@@ -48,11 +48,11 @@
     } while (0)
 
 /* V = B^T d B for 4 tiles side by side, tx = 4 q .. 4 q + 3, of tile row ty
- * of one plane of x (H x W), into v[36] (position xi = 6 i + j). The 4
+ * of one plane of x (H x W) times scale, into v[36] (position xi = 6 i + j). The 4
  * tiles are the lanes of float4s: their 6 x 18 input pixels are read once,
  * row by row (zero outside the image), and column j of the tiles is lanes
  * j, 4 + j, 8 + j, 12 + j of a row. */
-static void input_tiles(__global const float *plane, int H, int W, int y0, int x0, float4 v[36])
+static void input_tiles(__global const float *plane, float scale, int H, int W, int y0, int x0, float4 v[36])
 {
     float4 d[6][6];
     WINO_UNROLL
@@ -65,7 +65,7 @@ static void input_tiles(__global const float *plane, int H, int W, int y0, int x
         if (yy >= 0 && yy < H) {
             const int lo = max(0, -x0), hi = min(18, W - x0);
             for (int j = lo; j < hi; j++)
-                r[j] = plane[yy * W + x0 + j];
+                r[j] = scale * plane[yy * W + x0 + j];
         }
         WINO_UNROLL
         for (int j = 0; j < 6; j++)
@@ -91,19 +91,22 @@ static void input_tiles(__global const float *plane, int H, int W, int y0, int x
 }
 
 /* V of tiles 4 q .. 4 q + 3 (gid 0 = q) of tile row ty (gid 1) of plane
- * n * C + ci (gid 2) of x[N, C, H, W], as the forward's GEMM reads it:
+ * n * C + ci (gid 2) of x[N, C, H, W], times in_scale[plane] when
+ * has_scale (a modulated conv's styles), as the forward's GEMM reads it:
  * rows of A, ap[36][ceil(P / GMR)][C][GMR] (xi_stride apart). Rows of the
  * last panel past P are left as they are: the GEMM's rows past P are never
  * stored. */
 __kernel void winograd_input(int C, int H, int W, int pad_y, int pad_x, int TY, int TX, int xi_stride,
-                             __global const float *x, int x_off, __global float *ap)
+                             __global const float *x, int x_off, __global const float *in_scale, int scale_off,
+                             int has_scale, __global float *ap)
 {
     const int q = get_global_id(0), ty = get_global_id(1), plane_i = get_global_id(2);
     if (4 * q >= TX)
         return;
     const int n = plane_i / C, ci = plane_i % C;
     float4 v[36];
-    input_tiles(x + x_off + plane_i * H * W, H, W, 4 * ty - pad_y, 16 * q - pad_x, v);
+    const float scale = has_scale ? in_scale[scale_off + plane_i] : 1.0f;
+    input_tiles(x + x_off + plane_i * H * W, scale, H, W, 4 * ty - pad_y, 16 * q - pad_x, v);
     const int p0 = (n * TY + ty) * TX + 4 * q;
     /* the 4 tiles in one row of tiles and one panel: one vector store each */
     const int whole = 4 * q + 4 <= TX && p0 % GMR + 4 <= GMR;
@@ -134,7 +137,7 @@ __kernel void winograd_input_k(int C, int H, int W, int pad_y, int pad_x, int TY
         return;
     const int n = plane_i / C, ci = plane_i % C;
     float4 v[36];
-    input_tiles(x + x_off + plane_i * H * W, H, W, 4 * ty - pad_y, 16 * q - pad_x, v);
+    input_tiles(x + x_off + plane_i * H * W, 1.0f, H, W, 4 * ty - pad_y, 16 * q - pad_x, v);
     const int p0 = (n * TY + ty) * TX + 4 * q, lanes = min(4, TX - 4 * q);
     __global float *dst = bp + ((ci / GV) * P + p0) * GV + ci % GV;
     WINO_UNROLL

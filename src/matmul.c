@@ -253,14 +253,6 @@ static gemm_fn gemm_tuned(sg2_ctx *ctx, gemm_dims *d, int ta, int tb)
     return sg2_tune_option_value(opts, "GEMM_BACKEND", 0) == 1 ? gemm_own_vec : gemm_clblast;
 }
 
-void sg2_gemm_vec_tiles(sg2_ctx *ctx, int batch, int M, int N, int K, int *gv, int *gmr)
-{
-    gemm_dims d = {.batch = batch, .M = M, .N = N, .K = K};
-    gemm_tuned(ctx, &d, 0, 0);
-    *gv = d.gv;
-    *gmr = d.gmr;
-}
-
 /* $SG2_GEMM: unset selects the tuned backend, "clblast" CLBlast, "own" our
  * vector kernel (at its default tiles), "own-local" our local-memory tiled
  * kernel. Read per call so a test or benchmark can switch within one

@@ -4,10 +4,6 @@
 #define SG2_MATMUL_H
 #include "src/tensor.h"
 
-/* gemm_vec's columns (GV) and rows (GMR) per work-item for a batch of
- * [M, K] x [K, N] products: the tuned ones of that shape class, else 16, 16. */
-void sg2_gemm_vec_tiles(sg2_ctx *ctx, int batch, int M, int N, int K, int *gv, int *gmr);
-
 /* C[b] = A[b] B[b] for b < batch, C[b] row-major [M, N] at c + b * c_sb,
  * from A packed as panels [ceil(M / gmr)][K][gmr] at ap + b * a_sb and B as
  * [ceil(N / gv)][K][gv] at bp + b * b_sb (k-major; see gemm_pack in

@@ -18,6 +18,7 @@
 #include "src/conv_tiled.h"
 #include "src/layers.h"
 #include "src/op_util.h"
+#include "src/winograd.h"
 
 /* d[N, Cout] = rsqrt(s^2 @ (sum_k w^2)^T + 1e-8): the norm of each sample's
  * modulated filter without materialising it. */
@@ -29,10 +30,11 @@ static sg2_tensor *demod_coefs(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *sty
 
 /* ---- the weight memo (inference with fixed weights) ----------------------
  * Keyed by the weight tensor and what was derived from it: its squared sums
- * over the taps (WSQ), or its panels for the tiled convolution (PACKED, by
- * lane count and flip). Both tensors are held, so a key's pointer cannot be
- * reused by another tensor while the entry lives. */
-enum { MEMO_WSQ, MEMO_PACKED };
+ * over the taps (WSQ), its panels for the tiled convolution (PACKED, by
+ * lane count and flip), or its Winograd filter transform (WINO, by panel
+ * width). Both tensors are held, so a key's pointer cannot be reused by
+ * another tensor while the entry lives. */
+enum { MEMO_WSQ, MEMO_PACKED, MEMO_WINO };
 
 typedef struct memo_entry {
     sg2_tensor *weight, *derived;
@@ -441,6 +443,22 @@ static sg2_tensor *epilogue_pass(sg2_ctx *ctx, sg2_tensor *y, int64_t samples, c
     return sg2_bias_act_epilogue(ctx, y, le->scale, le->noise, le->bias, le->p);
 }
 
+/* The stride-1 conv of s (one group: shared weights) as Winograd, x times
+ * in_scale per plane; the filter transform kept in memo when there is one;
+ * the epilogue le, when given, as a pass of its own. */
+static sg2_tensor *winograd_modconv(sg2_ctx *ctx, const sg2_conv_shape *s, sg2_tensor *x, sg2_tensor *weight,
+                                    sg2_tensor *in_scale, sg2_weight_memo *memo, const sg2_epilogue_ops *le)
+{
+    int lanes = sg2_winograd_filter_lanes(ctx, s);
+    sg2_tensor *u = lanes ? memo_find(memo, weight, MEMO_WINO, lanes, 0) : NULL;
+    if (lanes && !u)
+        u = memo_keep(memo, weight, MEMO_WINO, lanes, 0, sg2_winograd_filters(ctx, s, 0, weight));
+    sg2_tensor *y = sg2_tensor_empty(ctx, 4, (const int64_t[]){s->N, s->Cout, s->Ho, s->Wo});
+    if (!u || !y || sg2_winograd_fwd_filtered(ctx, s, x, in_scale, u, y))
+        return NULL;
+    return le ? epilogue_pass(ctx, y, s->N, le) : y;
+}
+
 /* The tiled convolution of x[N', Cin', H, W] (groups: samples when the
  * weights are per sample) as modconv needs it: stride 1 with padding, or
  * the transposed conv at stride `up` followed by the FIR. in_scale[N' * Cin']
@@ -463,6 +481,11 @@ static sg2_tensor *tiled_modconv(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *weight
                              kh, kw, a->up, u.pt, u.pt, groups};
     if (s.Ho < 1 || s.Wo < 1)
         return sg2_fail(ctx, SG2_ERR_SHAPE, "modconv: %dx%d input too small for a %dx%d kernel", h, wd, kh, kw);
+    /* Winograd for shared weights only: per-sample ones are modulated in
+     * their panels (packed_weights) */
+    int wino = up || styles ? 0 : sg2_winograd_chosen(ctx, &s);
+    if (wino)
+        return wino < 0 ? NULL : winograd_modconv(ctx, &s, x, weight, in_scale, a->memo, le);
     int lanes = up ? sg2_conv_tiled_transpose_lanes(ctx, &s) : sg2_conv_tiled_fwd_lanes(ctx, &s);
     sg2_tensor *wt = packed_weights(ctx, weight, styles, lanes, up, a->demodulate && styles, a->memo);
     sg2_tensor *y = sg2_tensor_empty(ctx, 4, (const int64_t[]){n, co, s.Ho, s.Wo});

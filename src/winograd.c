@@ -18,6 +18,14 @@
 
 enum { ALPHA2 = 36 }; /* 6 x 6 positions per transformed tile */
 
+/* gemm_vec's tiles for the 36 products: 16 columns by 8 rows per
+ * work-item. Fixed rather than taken from the GEMM's tuning, whose shape
+ * classes are tuned against CLBlast within a first-use budget of a few
+ * runs of these large products: at 64x64 it kept 4 x 16 tiles, 2.5x slower.
+ * Measured here (PoCL, AVX-512) against 16 x 16, 16 x 12 and 8 x 12-16:
+ * the 8-wide ones 1.4x slower, the others within 10 %. */
+enum { WINO_GV = 16, WINO_GMR = 8 };
+
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
 static int geometry_fits(const sg2_conv_shape *s)
@@ -93,9 +101,12 @@ static size_t group_along(const sg2_kernel_entry *k, size_t global)
     return l;
 }
 
-/* ap[36][ceil(P / gmr)][Cin][gmr] = B^T d B of each tile of x. */
-static sg2_tensor *input_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const wino_dims *d, const sg2_tensor *x)
+/* ap[36][ceil(P / gmr)][Cin][gmr] = B^T d B of each tile of x, times
+ * in_scale[plane] when it is not NULL. */
+static sg2_tensor *input_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const wino_dims *d, const sg2_tensor *x,
+                                   const sg2_tensor *in_scale)
 {
+    const sg2_tensor *sc = in_scale ? in_scale : x; /* stands in when unused */
     sg2_tensor *ap = positions(ctx, d->a_sb);
     const sg2_kernel_entry *k = ap ? wino_kernel(ctx, d, "winograd_input") : NULL;
     if (!k)
@@ -111,6 +122,9 @@ static sg2_tensor *input_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const 
     sg2_args_int(&a, d->a_sb);
     sg2_args_mem(&a, x->buf->mem);
     sg2_args_int(&a, (int)x->offset);
+    sg2_args_mem(&a, sc->buf->mem);
+    sg2_args_int(&a, (int)sc->offset);
+    sg2_args_int(&a, in_scale != NULL);
     sg2_args_mem(&a, ap->buf->mem);
     size_t global[3] = {(size_t)ceil_div(d->TX, 4), (size_t)d->TY, (size_t)s->N * (size_t)s->Cin};
     /* a work-group per image plane (5.3 -> 3.9 ms at 256 channels of 32x32
@@ -181,22 +195,58 @@ static sg2_status tile_grid(sg2_ctx *ctx, const sg2_conv_shape *s, wino_dims *d)
     return SG2_OK;
 }
 
+/* d for the forward at s: [P, Cin] x [Cin, Cout] at each position. */
+static sg2_status fwd_dims(sg2_ctx *ctx, const sg2_conv_shape *s, wino_dims *d)
+{
+    if (tile_grid(ctx, s, d))
+        return ctx->err.status;
+    d->gv = WINO_GV;
+    d->gmr = WINO_GMR;
+    d->a_sb = (int)matrix_stride((long)ceil_div(d->P, d->gmr) * d->gmr * s->Cin);
+    d->b_sb = (int)matrix_stride((long)ceil_div(s->Cout, d->gv) * d->gv * s->Cin);
+    d->c_sb = (int)matrix_stride((long)d->P * s->Cout);
+    return SG2_OK;
+}
+
+int sg2_winograd_filter_lanes(sg2_ctx *ctx, const sg2_conv_shape *s)
+{
+    wino_dims d;
+    return fwd_dims(ctx, s, &d) ? 0 : d.gv;
+}
+
+sg2_tensor *sg2_winograd_filters(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *w)
+{
+    wino_dims d;
+    return fwd_dims(ctx, s, &d) ? NULL : filter_transform(ctx, s, &d, flip, w);
+}
+
+sg2_status sg2_winograd_fwd_filtered(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
+                                     const sg2_tensor *in_scale, const sg2_tensor *u, sg2_tensor *y)
+{
+    wino_dims d;
+    if (fwd_dims(ctx, s, &d))
+        return ctx->err.status;
+    if (u->numel != (int64_t)ALPHA2 * d.b_sb) {
+        sg2_fail(ctx, SG2_ERR_SHAPE, "conv: Winograd filters of %lld floats, %lld expected for this shape",
+                 (long long)u->numel, (long long)ALPHA2 * d.b_sb);
+        return ctx->err.status;
+    }
+    size_t mark = sg2_scope_begin(ctx);
+    sg2_tensor *ap = input_transform(ctx, s, &d, x, in_scale);
+    sg2_tensor *m = ap ? positions(ctx, d.c_sb) : NULL;
+    if (m && !sg2_gemm_vec_packed(ctx, ALPHA2, d.P, s->Cout, s->Cin, d.gv, d.gmr, ap, d.a_sb, u, d.b_sb, m, d.c_sb))
+        output_transform(ctx, s, &d, m, y);
+    sg2_scope_end(ctx, mark, NULL, 0);
+    return ctx->err.status;
+}
+
 sg2_status sg2_winograd_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
                             const sg2_tensor *w, sg2_tensor *y)
 {
-    wino_dims d;
-    if (tile_grid(ctx, s, &d))
-        return ctx->err.status;
-    sg2_gemm_vec_tiles(ctx, ALPHA2, d.P, s->Cout, s->Cin, &d.gv, &d.gmr);
-    d.a_sb = (int)matrix_stride((long)ceil_div(d.P, d.gmr) * d.gmr * s->Cin);
-    d.b_sb = (int)matrix_stride((long)ceil_div(s->Cout, d.gv) * d.gv * s->Cin);
-    d.c_sb = (int)matrix_stride((long)d.P * s->Cout);
     size_t mark = sg2_scope_begin(ctx);
-    sg2_tensor *ap = input_transform(ctx, s, &d, x);
-    sg2_tensor *bp = ap ? filter_transform(ctx, s, &d, flip, w) : NULL;
-    sg2_tensor *m = bp ? positions(ctx, d.c_sb) : NULL;
-    if (m && !sg2_gemm_vec_packed(ctx, ALPHA2, d.P, s->Cout, s->Cin, d.gv, d.gmr, ap, d.a_sb, bp, d.b_sb, m, d.c_sb))
-        output_transform(ctx, s, &d, m, y);
+    sg2_tensor *u = sg2_winograd_filters(ctx, s, flip, w);
+    if (u)
+        sg2_winograd_fwd_filtered(ctx, s, x, NULL, u, y);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
 }
@@ -280,7 +330,8 @@ sg2_status sg2_winograd_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_t
     if (tile_grid(ctx, s, &d))
         return ctx->err.status;
     /* dU = Z^T V at each position: [Cout, P] x [P, Cin] */
-    sg2_gemm_vec_tiles(ctx, ALPHA2, s->Cout, s->Cin, d.P, &d.gv, &d.gmr);
+    d.gv = WINO_GV;
+    d.gmr = WINO_GMR;
     d.a_sb = (int)matrix_stride((long)ceil_div(s->Cout, d.gmr) * d.gmr * d.P);
     d.b_sb = (int)matrix_stride((long)ceil_div(s->Cin, d.gv) * d.gv * d.P);
     d.c_sb = (int)matrix_stride((long)s->Cout * s->Cin);

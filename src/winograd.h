@@ -18,6 +18,16 @@ int sg2_winograd_chosen(sg2_ctx *ctx, const sg2_conv_shape *s);
 sg2_status sg2_winograd_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
                             const sg2_tensor *w, sg2_tensor *y);
 
+/* The same in two steps, so fixed weights can keep their transform (a
+ * frozen generator): U = the filter transform of w for s, whose panel
+ * width (its memo key besides w) is sg2_winograd_filter_lanes (0 with the
+ * error recorded on failure); then y from x times in_scale[N * Cin] per
+ * plane (NULL: none) and U. */
+int sg2_winograd_filter_lanes(sg2_ctx *ctx, const sg2_conv_shape *s);
+sg2_tensor *sg2_winograd_filters(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *w);
+sg2_status sg2_winograd_fwd_filtered(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
+                                     const sg2_tensor *in_scale, const sg2_tensor *u, sg2_tensor *y);
+
 /* dw = conv2d_wgrad(dy, x) as sg2_conv_tiled_wgrad computes it, for s
  * accepted by sg2_winograd_chosen. */
 sg2_status sg2_winograd_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *dy, const sg2_tensor *x,

@@ -87,6 +87,21 @@ static void expect(sg2_ctx *ctx, vec_case *vc, sg2_tensor *got, const char *name
     free(want);
 }
 
+/* The synthesis of the batch's first image alone on `path` against the
+ * batch's first image. */
+static void expect_first_image(sg2_ctx *ctx, vec_case *vc, sg2_tensor *ws, int path, const char *what)
+{
+    sg2_synthesis_args s1 = {.noise_mode = SG2_NOISE_CONST, .fused_modconv = path};
+    sg2_tensor *img1 = sg2_synthesis_forward(ctx, &vc->g, sg2_slice(ctx, ws, 0, 0, 1), &s1);
+    long n_img = 0;
+    double *want_img = vec_doubles(vc, "img", &n_img);
+    char label[1400];
+    snprintf(label, sizeof label, "%s %s", vc->path, what);
+    ck_assert_msg(img1 != NULL, "%s: %s", label, ctx->err.msg);
+    sg2_test_assert_close(ctx, img1, want_img, n_img / ws->shape[0], label);
+    free(want_img);
+}
+
 static void run_case(const char *name)
 {
     sg2_ctx *ctx = sg2_test_ctx();
@@ -127,17 +142,24 @@ static void run_case(const char *name)
         snprintf(what, sizeof what, "%s, frozen, pass %d", path_names[k % 3], k / 3 + 1);
         expect(ctx, &vc, sg2_synthesis_forward(ctx, &vc.g, ws, &sf), "img", what);
     }
+    /* Winograd for every 3x3 stride-1 conv (SG2_WINOGRAD=1): frozen, each
+     * path twice, the second with the filter transforms from the memo; one
+     * image fused (a single group, whose weights are per sample all the
+     * same); and D. */
+    setenv("SG2_WINOGRAD", "1", 1);
+    for (int k = 0; k < 6; k++) {
+        sg2_synthesis_args sw = {.noise_mode = SG2_NOISE_CONST, .fused_modconv = paths[k % 3]};
+        char what[160];
+        snprintf(what, sizeof what, "%s, Winograd, frozen, pass %d", path_names[k % 3], k / 3 + 1);
+        expect(ctx, &vc, sg2_synthesis_forward(ctx, &vc.g, ws, &sw), "img", what);
+    }
+    expect_first_image(ctx, &vc, ws, SG2_MODCONV_FUSED, "synthesis (fused, one image, Winograd)");
+    expect(ctx, &vc, sg2_discriminator_forward(ctx, &vc.d, vec_tensor(ctx, &vc, "img"), c), "logits",
+           "D(img), Winograd");
+    unsetenv("SG2_WINOGRAD");
     sg2_generator_thaw(&vc.g);
     /* AUTO on one image (the fused path): the batch's first image. */
-    sg2_synthesis_args s1 = {.noise_mode = SG2_NOISE_CONST, .fused_modconv = SG2_MODCONV_AUTO};
-    sg2_tensor *img1 = sg2_synthesis_forward(ctx, &vc.g, sg2_slice(ctx, ws, 0, 0, 1), &s1);
-    long n_img = 0;
-    double *want_img = vec_doubles(&vc, "img", &n_img);
-    char label[1400];
-    snprintf(label, sizeof label, "%s synthesis (auto, one image)", vc.path);
-    ck_assert_msg(img1 != NULL, "%s: %s", label, ctx->err.msg);
-    sg2_test_assert_close(ctx, img1, want_img, n_img / ws->shape[0], label);
-    free(want_img);
+    expect_first_image(ctx, &vc, ws, SG2_MODCONV_AUTO, "synthesis (auto, one image)");
     expect(ctx, &vc, sg2_discriminator_forward(ctx, &vc.d, vec_tensor(ctx, &vc, "reals"), c), "logits_reals", "D(reals)");
     sg2_scope_end(ctx, mark, NULL, 0);
     close_case(&vc);
