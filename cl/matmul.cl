@@ -108,13 +108,18 @@ __kernel void gemm_tiled(int M, int N, int K,
  * and GMR loads of the A panel broadcast into multiply-adds.
  * Matrices of a batch lie a_sb, b_sb and c_sb floats apart (more than
  * one matrix's panels when a caller pads them off a power of two).
- * Range of gemm_vec: (ceil(N / GV), ceil(M / GMR), batch). */
+ * With GVN > 1 a work-item takes GVN adjacent panels of B: GMR x GVN
+ * vectors, each A value loaded once for GVN multiply-adds.
+ * Range of gemm_vec: (ceil(N / (GV GVN)), ceil(M / GMR), batch). */
 
 #ifndef GV
 #define GV 16  /* columns per work-item, one vector: 4, 8 or 16 */
 #endif
 #ifndef GMR
 #define GMR 16 /* rows per work-item */
+#endif
+#ifndef GVN
+#define GVN 1  /* B panels (GV-column vectors) per work-item */
 #endif
 
 #if GV == 4
@@ -164,35 +169,54 @@ __kernel void gemm_vec(int M, int N, int K,
                        __global float *c, int c_off, int c_sb)
 {
     const int nb = get_global_id(0), mb = get_global_id(1), batch = get_global_id(2);
-    const int n0 = nb * GV, m0 = mb * GMR;
+    const int n0 = nb * GVN * GV, m0 = mb * GMR;
     if (n0 >= N || m0 >= M)
         return;
+    const int last_panel = (N - 1) / GV;
     __global const float *a = ap + batch * a_sb + mb * K * GMR;
-    __global const float *b = bp + batch * b_sb + nb * K * GV;
+    __global const float *b[GVN];
+    GEMM_UNROLL
+    for (int v = 0; v < GVN; v++) /* panels past N read the last one: their sums are not stored */
+        b[v] = bp + batch * b_sb + min(nb * GVN + v, last_panel) * K * GV;
 
-    gvfloat acc[GMR];
+    gvfloat acc[GMR][GVN];
     GEMM_UNROLL
     for (int r = 0; r < GMR; r++)
-        acc[r] = (gvfloat)(0.0f);
-    for (int k = 0; k < K; k++) {
-        gvfloat bv = GVLOAD(k, b);
         GEMM_UNROLL
-        for (int r = 0; r < GMR; r++)
-            acc[r] += a[k * GMR + r] * bv;
+        for (int v = 0; v < GVN; v++)
+            acc[r][v] = (gvfloat)(0.0f);
+    for (int k = 0; k < K; k++) {
+        gvfloat bv[GVN];
+        GEMM_UNROLL
+        for (int v = 0; v < GVN; v++)
+            bv[v] = GVLOAD(k, b[v]);
+        GEMM_UNROLL
+        for (int r = 0; r < GMR; r++) {
+            const float ar = a[k * GMR + r];
+            GEMM_UNROLL
+            for (int v = 0; v < GVN; v++)
+                acc[r][v] += ar * bv[v];
+        }
     }
 
-    __global float *cp = c + c_off + batch * c_sb + m0 * N + n0;
     GEMM_UNROLL
-    for (int r = 0; r < GMR; r++) {
-        if (m0 + r >= M)
-            continue;
-        if (n0 + GV <= N) {
-            GVSTORE(acc[r], 0, cp + r * N);
-        } else {
-            float t[GV];
-            GVSTORE(acc[r], 0, t);
-            for (int j = 0; n0 + j < N; j++)
-                cp[r * N + j] = t[j];
+    for (int v = 0; v < GVN; v++) {
+        const int nv = n0 + v * GV;
+        if (nv >= N)
+            break;
+        __global float *cp = c + c_off + batch * c_sb + m0 * N + nv;
+        GEMM_UNROLL
+        for (int r = 0; r < GMR; r++) {
+            if (m0 + r >= M)
+                continue;
+            if (nv + GV <= N) {
+                GVSTORE(acc[r][v], 0, cp + r * N);
+            } else {
+                float t[GV];
+                GVSTORE(acc[r][v], 0, t);
+                for (int j = 0; nv + j < N; j++)
+                    cp[r * N + j] = t[j];
+            }
         }
     }
 }

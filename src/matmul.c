@@ -192,14 +192,15 @@ static sg2_tensor *gemm_pack(sg2_ctx *ctx, const sg2_tensor *src, int batch, int
     return p;
 }
 
-sg2_status sg2_gemm_vec_packed(sg2_ctx *ctx, int batch, int M, int N, int K, int gv, int gmr, const sg2_tensor *ap,
-                               int a_sb, const sg2_tensor *bp, int b_sb, sg2_tensor *c, int c_sb)
+sg2_status sg2_gemm_vec_packed(sg2_ctx *ctx, int batch, int M, int N, int K, int gv, int gmr, int gvn,
+                               const sg2_tensor *ap, int a_sb, const sg2_tensor *bp, int b_sb, sg2_tensor *c, int c_sb)
 {
     enum { LWS0 = 4, LWS1 = 4 }; /* the work-group's shape */
     char opts[64];
-    snprintf(opts, sizeof opts, "-DGV=%d -DGMR=%d", gv, gmr);
-    /* The file's defaults (16, 16) build without options: one program fewer. */
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "matmul.cl", "gemm_vec", gv == 16 && gmr == 16 ? NULL : opts);
+    snprintf(opts, sizeof opts, gvn > 1 ? "-DGV=%d -DGMR=%d -DGVN=%d" : "-DGV=%d -DGMR=%d", gv, gmr, gvn);
+    /* The file's defaults (16, 16, 1) build without options: one program fewer. */
+    const sg2_kernel_entry *k =
+        sg2_kernel(ctx, "matmul.cl", "gemm_vec", gv == 16 && gmr == 16 && gvn == 1 ? NULL : opts);
     if (!k)
         return ctx->err.status;
     sg2_args args = sg2_args_begin(k);
@@ -216,7 +217,7 @@ sg2_status sg2_gemm_vec_packed(sg2_ctx *ctx, int batch, int M, int N, int K, int
     size_t local[3] = {LWS0, LWS1, 1};
     while (local[0] * local[1] > k->max_work_group)
         local[local[0] >= local[1] ? 0 : 1] /= 2;
-    size_t global[3] = {(size_t)((N + gv - 1) / gv), (size_t)((M + gmr - 1) / gmr), (size_t)batch};
+    size_t global[3] = {(size_t)((N + gv * gvn - 1) / (gv * gvn)), (size_t)((M + gmr - 1) / gmr), (size_t)batch};
     return sg2_launch(ctx->rt, &args, 3, global, local, &ctx->err);
 }
 
@@ -232,7 +233,7 @@ static sg2_status gemm_own_vec(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb,
     sg2_tensor *ap = gemm_pack(ctx, a, d->batch, d->K, d->M, d->gmr, a_sk, a_sm, d->M * d->K);
     sg2_tensor *bp = ap ? gemm_pack(ctx, b, d->batch, d->K, d->N, d->gv, b_sk, b_sn, d->K * d->N) : NULL;
     if (bp)
-        sg2_gemm_vec_packed(ctx, d->batch, d->M, d->N, d->K, d->gv, d->gmr, ap, (int)(ap->numel / d->batch), bp,
+        sg2_gemm_vec_packed(ctx, d->batch, d->M, d->N, d->K, d->gv, d->gmr, 1, ap, (int)(ap->numel / d->batch), bp,
                             (int)(bp->numel / d->batch), c, d->M * d->N);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;

@@ -18,13 +18,15 @@
 
 enum { ALPHA2 = 36 }; /* 6 x 6 positions per transformed tile */
 
-/* gemm_vec's tiles for the 36 products: 16 columns by 8 rows per
- * work-item. Fixed rather than taken from the GEMM's tuning, whose shape
- * classes are tuned against CLBlast within a first-use budget of a few
- * runs of these large products: at 64x64 it kept 4 x 16 tiles, 2.5x slower.
- * Measured here (PoCL, AVX-512) against 16 x 16, 16 x 12 and 8 x 12-16:
- * the 8-wide ones 1.4x slower, the others within 10 %. */
-enum { WINO_GV = 16, WINO_GMR = 8 };
+/* gemm_vec's tiles for the 36 products: 12 rows by two vectors of 16
+ * columns per work-item. Fixed rather than taken from the GEMM's tuning,
+ * whose shape classes are tuned against CLBlast within a first-use budget
+ * of a few runs of these large products: at 64x64 it kept 4 x 16 tiles,
+ * 2.5x slower. Measured here (PoCL, AVX-512; bench_ops' wino- rows at 8x8
+ * to 32x32): 12 x (2 x 16) 1.1-1.6x over 8 x 16, which beat 16 x 16 and
+ * 12 x 16 by up to 10 % and the 8-wide vectors by 1.4x. GMR stays a
+ * multiple of 4: the transforms store 4 lanes at a time. */
+enum { WINO_GV = 16, WINO_GVN = 2, WINO_GMR = 12 };
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
@@ -234,7 +236,8 @@ sg2_status sg2_winograd_fwd_filtered(sg2_ctx *ctx, const sg2_conv_shape *s, cons
     size_t mark = sg2_scope_begin(ctx);
     sg2_tensor *ap = input_transform(ctx, s, &d, x, in_scale);
     sg2_tensor *m = ap ? positions(ctx, d.c_sb) : NULL;
-    if (m && !sg2_gemm_vec_packed(ctx, ALPHA2, d.P, s->Cout, s->Cin, d.gv, d.gmr, ap, d.a_sb, u, d.b_sb, m, d.c_sb))
+    if (m && !sg2_gemm_vec_packed(ctx, ALPHA2, d.P, s->Cout, s->Cin, d.gv, d.gmr, WINO_GVN, ap, d.a_sb, u, d.b_sb, m,
+                                  d.c_sb))
         output_transform(ctx, s, &d, m, y);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
@@ -339,7 +342,8 @@ sg2_status sg2_winograd_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_t
     sg2_tensor *ap = grad_output_transform(ctx, s, &d, dy);
     sg2_tensor *bp = ap ? input_transform_k(ctx, s, &d, x) : NULL;
     sg2_tensor *du = bp ? positions(ctx, d.c_sb) : NULL;
-    if (du && !sg2_gemm_vec_packed(ctx, ALPHA2, s->Cout, s->Cin, d.P, d.gv, d.gmr, ap, d.a_sb, bp, d.b_sb, du, d.c_sb))
+    if (du && !sg2_gemm_vec_packed(ctx, ALPHA2, s->Cout, s->Cin, d.P, d.gv, d.gmr, WINO_GVN, ap, d.a_sb, bp, d.b_sb,
+                                   du, d.c_sb))
         grad_filter_transform(ctx, s, &d, du, dw);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
