@@ -6,8 +6,9 @@
  * the input (V) and one that reads 2.25x the output (M). That trade pays
  * where the GEMM's rows (tiles) and its K and N (channels) are large enough
  * to keep the GEMM near its peak: measured on PoCL (2 cores, AVX-512), 3x3
- * convs of 256 channels at batch 8 ran 1.7x faster than the tiled kernels
- * at 32x32, 1.6x at 16x16 and 1.2x at 8x8 (bench_ops, the wino- rows). */
+ * convs of 256 channels at batch 8 ran 1.6-1.8x faster than the tiled
+ * kernels at 16x16 and 32x32 and 1.1x at 8x8, their weight gradients
+ * 1.3-1.9x (bench_ops, the wino- rows). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,8 @@ static int geometry_fits(const sg2_conv_shape *s)
 }
 
 /* Tiles (GEMM rows) at least 32 and channels at least 128: measured
- * with bench_ops (the wino-fwd rows), 8x8 at batch 8 (32 tiles) still ran
- * 1.2x faster than the tiled kernels, 64 channels at 64x64 no faster. A
+ * with bench_ops (the wino- rows), 8x8 at batch 8 (32 tiles) still ran
+ * 1.1-1.5x faster than the tiled kernels, 64 channels at 64x64 no faster. A
  * GPU keeps the direct kernels until a GEMM written for it backs this path. */
 static int pays(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
@@ -57,17 +58,19 @@ int sg2_winograd_chosen(sg2_ctx *ctx, const sg2_conv_shape *s)
     return (v && strcmp(v, "1") == 0) || pays(ctx, s);
 }
 
-/* The sizes of one call: tiles TY x TX per image, P in all; the GEMM is
- * [P, Cin] x [Cin, Cout] at each of the 36 positions, whose V, U and M lie
+/* The sizes of one call: tiles TY x TX per image, P in all; the 36
+ * products [M, K] x [K, N] (the forward's [P, Cin] x [Cin, Cout], the
+ * weight gradient's [Cout, P] x [P, Cin]), whose operands' matrices lie
  * a_sb, b_sb and c_sb floats apart. */
 typedef struct wino_dims {
-    int TY, TX, P, gv, gmr, a_sb, b_sb, c_sb;
+    int TY, TX, P;
+    int M, N, K, gv, gmr, a_sb, b_sb, c_sb;
 } wino_dims;
 
 /* The distance between successive matrices of n floats: whole 64-byte
  * lines, an odd number of them, so the 36 lines one work-item reads or
  * writes fall in different cache sets (at a power of two they all share
- * one, and the transforms ran 3-4x slower). */
+ * one: the filter transform ran 1.5x slower, the input transform 1.1x). */
 static long matrix_stride(long n)
 {
     long lines = (n + 15) / 16;
@@ -81,6 +84,27 @@ static sg2_tensor *positions(sg2_ctx *ctx, long stride)
         return sg2_fail(ctx, SG2_ERR_UNSUPPORTED, "conv: Winograd operand of 36 x %ld floats is too large", stride);
     int64_t shape[2] = {ALPHA2, stride};
     return sg2_tensor_empty(ctx, 2, shape);
+}
+
+/* The products' sizes and their operands' strides in d. */
+static void products(wino_dims *d, int M, int N, int K)
+{
+    d->M = M;
+    d->N = N;
+    d->K = K;
+    d->gv = WINO_GV;
+    d->gmr = WINO_GMR;
+    d->a_sb = (int)matrix_stride((long)ceil_div(M, d->gmr) * d->gmr * K);
+    d->b_sb = (int)matrix_stride((long)ceil_div(N, d->gv) * d->gv * K);
+    d->c_sb = (int)matrix_stride((long)M * N);
+}
+
+/* c = the 36 products of the panels ap and bp. */
+static sg2_status run_products(sg2_ctx *ctx, const wino_dims *d, const sg2_tensor *ap, const sg2_tensor *bp,
+                               sg2_tensor *c)
+{
+    return sg2_gemm_vec_packed(ctx, ALPHA2, d->M, d->N, d->K, d->gv, d->gmr, WINO_GVN, ap, d->a_sb, bp, d->b_sb, c,
+                               d->c_sb);
 }
 
 static const sg2_kernel_entry *wino_kernel(sg2_ctx *ctx, const wino_dims *d, const char *name)
@@ -210,11 +234,7 @@ static sg2_status fwd_dims(sg2_ctx *ctx, const sg2_conv_shape *s, wino_dims *d)
 {
     if (tile_grid(ctx, s, d))
         return ctx->err.status;
-    d->gv = WINO_GV;
-    d->gmr = WINO_GMR;
-    d->a_sb = (int)matrix_stride((long)ceil_div(d->P, d->gmr) * d->gmr * s->Cin);
-    d->b_sb = (int)matrix_stride((long)ceil_div(s->Cout, d->gv) * d->gv * s->Cin);
-    d->c_sb = (int)matrix_stride((long)d->P * s->Cout);
+    products(d, d->P, s->Cout, s->Cin);
     return SG2_OK;
 }
 
@@ -244,8 +264,7 @@ sg2_status sg2_winograd_fwd_filtered(sg2_ctx *ctx, const sg2_conv_shape *s, cons
     size_t mark = sg2_scope_begin(ctx);
     sg2_tensor *ap = input_transform(ctx, s, &d, x, in_scale);
     sg2_tensor *m = ap ? positions(ctx, d.c_sb) : NULL;
-    if (m && !sg2_gemm_vec_packed(ctx, ALPHA2, d.P, s->Cout, s->Cin, d.gv, d.gmr, WINO_GVN, ap, d.a_sb, u, d.b_sb, m,
-                                  d.c_sb))
+    if (m && !run_products(ctx, &d, ap, u, m))
         output_transform(ctx, s, &d, m, y);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
@@ -337,18 +356,12 @@ sg2_status sg2_winograd_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_t
     wino_dims d;
     if (tile_grid(ctx, s, &d))
         return ctx->err.status;
-    /* dU = Z^T V at each position: [Cout, P] x [P, Cin] */
-    d.gv = WINO_GV;
-    d.gmr = WINO_GMR;
-    d.a_sb = (int)matrix_stride((long)ceil_div(s->Cout, d.gmr) * d.gmr * d.P);
-    d.b_sb = (int)matrix_stride((long)ceil_div(s->Cin, d.gv) * d.gv * d.P);
-    d.c_sb = (int)matrix_stride((long)s->Cout * s->Cin);
+    products(&d, s->Cout, s->Cin, d.P); /* dU = Z^T V at each position */
     size_t mark = sg2_scope_begin(ctx);
     sg2_tensor *ap = grad_output_transform(ctx, s, &d, dy);
     sg2_tensor *bp = ap ? input_transform_k(ctx, s, &d, x) : NULL;
     sg2_tensor *du = bp ? positions(ctx, d.c_sb) : NULL;
-    if (du && !sg2_gemm_vec_packed(ctx, ALPHA2, s->Cout, s->Cin, d.P, d.gv, d.gmr, WINO_GVN, ap, d.a_sb, bp, d.b_sb,
-                                   du, d.c_sb))
+    if (du && !run_products(ctx, &d, ap, bp, du))
         grad_filter_transform(ctx, s, &d, du, dw);
     sg2_scope_end(ctx, mark, NULL, 0);
     return ctx->err.status;
