@@ -19,11 +19,14 @@
  *         | 0  4  0 -5  0  1 |       | 0       0     1 |
  *
  * V and U are written straight into the panel layouts gemm_vec reads
- * ([xi][panel][k][lane], zero past the matrix), so the GEMM needs no
- * packing pass. The 36 matrices of V, U and M lie xi_stride floats apart, an
- * odd number of 64-byte lines: at a power of two, the 36 lines a work-item
- * touches would share one cache set. Tile p is (n * TY + ty) * TX + tx; tiles start at output
- * (4 ty, 4 tx), reading input from (4 ty - pad_y, 4 tx - pad_x). */
+ * ([xi][panel][k][lane]; lanes past the matrix keep whatever the buffer
+ * held, since the GEMM never stores the outputs they meet), so the GEMM
+ * needs no packing pass. The 36 matrices of V, U and M lie xi_stride
+ * floats apart, an odd number of 64-byte lines: at a power of two, the 36
+ * lines a work-item touches would share one cache set. Tile p is
+ * (n * TY + ty) * TX + tx; tiles start at output (4 ty, 4 tx), reading
+ * input from (4 ty - pad_y, 4 tx - pad_x). The weight gradient, at the end
+ * of the file, takes the same V with the products summed over tiles. */
 
 /* Fixed-count loops over the tile's positions are unrolled so the private
  * arrays stay in registers (PoCL otherwise keeps them in memory). */
@@ -48,8 +51,8 @@
     } while (0)
 
 /* V = B^T d B for 4 tiles side by side, tx = 4 q .. 4 q + 3, of tile row ty
- * of one plane of x (H x W) times scale, into v[36] (position xi = 6 i + j). The 4
- * tiles are the lanes of float4s: their 6 x 18 input pixels are read once,
+ * of one plane of x (H x W) times scale, into v[36] (position xi = 6 i + j).
+ * The 4 tiles are the lanes of float4s: their 6 x 18 input pixels are read once,
  * row by row (zero outside the image), and column j of the tiles is lanes
  * j, 4 + j, 8 + j, 12 + j of a row. */
 static void input_tiles(__global const float *plane, float scale, int H, int W, int y0, int x0, float4 v[36])
