@@ -62,13 +62,12 @@ static void input_tiles(__global const float *plane, float scale, int H, int W, 
     for (int i = 0; i < 6; i++) {
         const int yy = y0 + i;
         float r[18];
+        const float row_scale = yy >= 0 && yy < H ? scale : 0.0f;
+        __global const float *row = plane + clamp(yy, 0, H - 1) * W;
         WINO_UNROLL
-        for (int j = 0; j < 18; j++)
-            r[j] = 0.0f;
-        if (yy >= 0 && yy < H) {
-            const int lo = max(0, -x0), hi = min(18, W - x0);
-            for (int j = lo; j < hi; j++)
-                r[j] = scale * plane[yy * W + x0 + j];
+        for (int j = 0; j < 18; j++) {
+            const int xx = x0 + j;
+            r[j] = (xx >= 0 && xx < W ? row_scale : 0.0f) * row[clamp(xx, 0, W - 1)];
         }
         WINO_UNROLL
         for (int j = 0; j < 6; j++)
