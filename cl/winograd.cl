@@ -210,6 +210,18 @@ __kernel void winograd_weight(int Cin, int Cout, int flip, int xi_stride, __glob
     }
 }
 
+/* e[0 .. lanes - 1] as a float4, zero past them (the last channels of a
+ * count that 4 does not divide). */
+static float4 load_lanes(__global const float *e, int lanes)
+{
+    if (lanes == 4)
+        return vload4(0, e);
+    float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int l = 0; l < lanes; l++)
+        a[l] = e[l];
+    return vload4(0, a);
+}
+
 /* r = A^T v for one column or row of six values. */
 #define WINO_AT(r, v)                                                        \
     do {                                                                     \
@@ -238,15 +250,7 @@ __kernel void winograd_output(int Cout, int Ho, int Wo, int TY, int TX, int P, i
         float4 v[6], r[4];
         WINO_UNROLL
         for (int i = 0; i < 6; i++) {
-            __global const float *e = src + (i * 6 + j) * xi_stride;
-            if (lanes == 4) {
-                v[i] = vload4(0, e);
-            } else { /* the last channels of a Cout that 4 does not divide */
-                float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-                for (int l = 0; l < lanes; l++)
-                    a[l] = e[l];
-                v[i] = vload4(0, a);
-            }
+            v[i] = load_lanes(src + (i * 6 + j) * xi_stride, lanes);
         }
         WINO_AT(r, v);
         WINO_UNROLL
@@ -364,15 +368,7 @@ __kernel void winograd_grad_filter(int Cin, int Cout, int xi_stride, __global co
         float4 u[6], r[3];
         WINO_UNROLL
         for (int i = 0; i < 6; i++) {
-            __global const float *e = src + (i * 6 + j) * xi_stride;
-            if (lanes == 4) {
-                u[i] = vload4(0, e);
-            } else {
-                float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-                for (int l = 0; l < lanes; l++)
-                    a[l] = e[l];
-                u[i] = vload4(0, a);
-            }
+            u[i] = load_lanes(src + (i * 6 + j) * xi_stride, lanes);
         }
         WINO_GT(r, u);
         WINO_UNROLL

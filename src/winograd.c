@@ -64,7 +64,7 @@ int sg2_winograd_chosen(sg2_ctx *ctx, const sg2_conv_shape *s)
  * a_sb, b_sb and c_sb floats apart. */
 typedef struct wino_dims {
     int TY, TX, P;
-    int M, N, K, gv, gmr, a_sb, b_sb, c_sb;
+    int M, N, K, a_sb, b_sb, c_sb;
 } wino_dims;
 
 /* The distance between successive matrices of n floats: whole 64-byte
@@ -92,10 +92,8 @@ static void products(wino_dims *d, int M, int N, int K)
     d->M = M;
     d->N = N;
     d->K = K;
-    d->gv = WINO_GV;
-    d->gmr = WINO_GMR;
-    d->a_sb = (int)matrix_stride((long)ceil_div(M, d->gmr) * d->gmr * K);
-    d->b_sb = (int)matrix_stride((long)ceil_div(N, d->gv) * d->gv * K);
+    d->a_sb = (int)matrix_stride((long)ceil_div(M, WINO_GMR) * WINO_GMR * K);
+    d->b_sb = (int)matrix_stride((long)ceil_div(N, WINO_GV) * WINO_GV * K);
     d->c_sb = (int)matrix_stride((long)M * N);
 }
 
@@ -103,28 +101,47 @@ static void products(wino_dims *d, int M, int N, int K)
 static sg2_status run_products(sg2_ctx *ctx, const wino_dims *d, const sg2_tensor *ap, const sg2_tensor *bp,
                                sg2_tensor *c)
 {
-    return sg2_gemm_vec_packed(ctx, ALPHA2, d->M, d->N, d->K, d->gv, d->gmr, WINO_GVN, ap, d->a_sb, bp, d->b_sb, c,
-                               d->c_sb);
+    return sg2_gemm_vec_packed(ctx, ALPHA2, d->M, d->N, d->K, WINO_GV, WINO_GMR, WINO_GVN, ap, d->a_sb, bp, d->b_sb,
+                               c, d->c_sb);
 }
 
-static const sg2_kernel_entry *wino_kernel(sg2_ctx *ctx, const wino_dims *d, const char *name)
+static const sg2_kernel_entry *wino_kernel(sg2_ctx *ctx, const char *name)
 {
     char opts[48];
-    snprintf(opts, sizeof opts, "-DGMR=%d -DGV=%d", d->gmr, d->gv);
+    snprintf(opts, sizeof opts, "-DGMR=%d -DGV=%d", WINO_GMR, WINO_GV);
     return sg2_kernel(ctx, "winograd.cl", name, opts);
 }
 
-/* Work-items along a dimension of `global` work-items, for the transforms
- * that run along tiles or input channels: 64, or the largest power of two
- * below that divides it (and the device allows). 64 consecutive tiles of
- * one channel group store into a few planes together; the driver's choice
- * ran the output and filter transforms 1.3-1.7x slower. */
-static size_t group_along(const sg2_kernel_entry *k, size_t global)
+/* A transform over groups of 4 channels (gid 0) and `along` tiles or
+ * channels (gid 1), work-groups running along gid 1: 64 work-items, or the
+ * largest power of two below that divides `along` (and the device allows).
+ * 64 consecutive tiles of one channel group store into a few planes
+ * together; the driver's choice ran the output and filter transforms
+ * 1.3-1.7x slower. */
+static sg2_status launch_along(sg2_ctx *ctx, sg2_args *a, const sg2_kernel_entry *k, int channels, int along)
 {
-    size_t l = 64;
-    while (l > 1 && (global % l || l > k->max_work_group))
-        l /= 2;
-    return l;
+    size_t global[2] = {(size_t)ceil_div(channels, 4), (size_t)along};
+    size_t local[2] = {1, 64};
+    while (local[1] > 1 && (global[1] % local[1] || local[1] > k->max_work_group))
+        local[1] /= 2;
+    return sg2_launch(ctx->rt, a, 2, global, local, &ctx->err);
+}
+
+/* The arguments the input transforms share: x's size and padding, the
+ * tile grid. */
+static void push_input_grid(sg2_args *a, const sg2_conv_shape *s, const wino_dims *d)
+{
+    const int v[] = {s->Cin, s->H, s->W, s->pad_y, s->pad_x, d->TY, d->TX};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        sg2_args_int(a, v[i]);
+}
+
+/* The arguments the output-side transforms share: y's size, the tile grid. */
+static void push_output_grid(sg2_args *a, const sg2_conv_shape *s, const wino_dims *d)
+{
+    const int v[] = {s->Cout, s->Ho, s->Wo, d->TY, d->TX, d->P};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        sg2_args_int(a, v[i]);
 }
 
 /* An input transform over quads of tiles (gid 0), tile rows (gid 1) and
@@ -147,17 +164,11 @@ static sg2_tensor *input_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const 
 {
     const sg2_tensor *sc = in_scale ? in_scale : x; /* stands in when unused */
     sg2_tensor *ap = positions(ctx, d->a_sb);
-    const sg2_kernel_entry *k = ap ? wino_kernel(ctx, d, "winograd_input") : NULL;
+    const sg2_kernel_entry *k = ap ? wino_kernel(ctx, "winograd_input") : NULL;
     if (!k)
         return NULL;
     sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, s->Cin);
-    sg2_args_int(&a, s->H);
-    sg2_args_int(&a, s->W);
-    sg2_args_int(&a, s->pad_y);
-    sg2_args_int(&a, s->pad_x);
-    sg2_args_int(&a, d->TY);
-    sg2_args_int(&a, d->TX);
+    push_input_grid(&a, s, d);
     sg2_args_int(&a, d->a_sb);
     sg2_args_mem(&a, x->buf->mem);
     sg2_args_int(&a, (int)x->offset);
@@ -173,7 +184,7 @@ static sg2_tensor *filter_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const
                                     const sg2_tensor *w)
 {
     sg2_tensor *bp = positions(ctx, d->b_sb);
-    const sg2_kernel_entry *k = bp ? wino_kernel(ctx, d, "winograd_weight") : NULL;
+    const sg2_kernel_entry *k = bp ? wino_kernel(ctx, "winograd_weight") : NULL;
     if (!k)
         return NULL;
     sg2_args a = sg2_args_begin(k);
@@ -184,32 +195,23 @@ static sg2_tensor *filter_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const
     sg2_args_mem(&a, w->buf->mem);
     sg2_args_int(&a, (int)w->offset);
     sg2_args_mem(&a, bp->buf->mem);
-    size_t global[2] = {(size_t)ceil_div(s->Cout, 4), (size_t)s->Cin};
-    size_t local[2] = {1, group_along(k, global[1])};
-    return sg2_launch(ctx->rt, &a, 2, global, local, &ctx->err) ? NULL : bp;
+    return launch_along(ctx, &a, k, s->Cout, s->Cin) ? NULL : bp;
 }
 
 /* y = A^T M A of each tile and output channel of m[36][P][Cout]. */
 static sg2_status output_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const wino_dims *d, const sg2_tensor *m,
                                    sg2_tensor *y)
 {
-    const sg2_kernel_entry *k = wino_kernel(ctx, d, "winograd_output");
+    const sg2_kernel_entry *k = wino_kernel(ctx, "winograd_output");
     if (!k)
         return ctx->err.status;
     sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, s->Cout);
-    sg2_args_int(&a, s->Ho);
-    sg2_args_int(&a, s->Wo);
-    sg2_args_int(&a, d->TY);
-    sg2_args_int(&a, d->TX);
-    sg2_args_int(&a, d->P);
+    push_output_grid(&a, s, d);
     sg2_args_int(&a, d->c_sb);
     sg2_args_mem(&a, m->buf->mem);
     sg2_args_mem(&a, y->buf->mem);
     sg2_args_int(&a, (int)y->offset);
-    size_t global[2] = {(size_t)ceil_div(s->Cout, 4), (size_t)d->P};
-    size_t local[2] = {1, group_along(k, global[1])};
-    return sg2_launch(ctx->rt, &a, 2, global, local, &ctx->err);
+    return launch_along(ctx, &a, k, s->Cout, d->P);
 }
 
 /* d's tiles of s's output; an error when s is not Winograd's. */
@@ -241,7 +243,7 @@ static sg2_status fwd_dims(sg2_ctx *ctx, const sg2_conv_shape *s, wino_dims *d)
 int sg2_winograd_filter_lanes(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
     wino_dims d;
-    return fwd_dims(ctx, s, &d) ? 0 : d.gv;
+    return fwd_dims(ctx, s, &d) ? 0 : WINO_GV;
 }
 
 sg2_tensor *sg2_winograd_filters(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *w)
@@ -287,17 +289,11 @@ static sg2_tensor *input_transform_k(sg2_ctx *ctx, const sg2_conv_shape *s, cons
                                      const sg2_tensor *x)
 {
     sg2_tensor *bp = positions(ctx, d->b_sb);
-    const sg2_kernel_entry *k = bp ? wino_kernel(ctx, d, "winograd_input_k") : NULL;
+    const sg2_kernel_entry *k = bp ? wino_kernel(ctx, "winograd_input_k") : NULL;
     if (!k)
         return NULL;
     sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, s->Cin);
-    sg2_args_int(&a, s->H);
-    sg2_args_int(&a, s->W);
-    sg2_args_int(&a, s->pad_y);
-    sg2_args_int(&a, s->pad_x);
-    sg2_args_int(&a, d->TY);
-    sg2_args_int(&a, d->TX);
+    push_input_grid(&a, s, d);
     sg2_args_int(&a, d->P);
     sg2_args_int(&a, d->b_sb);
     sg2_args_mem(&a, x->buf->mem);
@@ -312,30 +308,23 @@ static sg2_tensor *grad_output_transform(sg2_ctx *ctx, const sg2_conv_shape *s, 
                                          const sg2_tensor *dy)
 {
     sg2_tensor *ap = positions(ctx, d->a_sb);
-    const sg2_kernel_entry *k = ap ? wino_kernel(ctx, d, "winograd_grad_output") : NULL;
+    const sg2_kernel_entry *k = ap ? wino_kernel(ctx, "winograd_grad_output") : NULL;
     if (!k)
         return NULL;
     sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, s->Cout);
-    sg2_args_int(&a, s->Ho);
-    sg2_args_int(&a, s->Wo);
-    sg2_args_int(&a, d->TY);
-    sg2_args_int(&a, d->TX);
-    sg2_args_int(&a, d->P);
+    push_output_grid(&a, s, d);
     sg2_args_int(&a, d->a_sb);
     sg2_args_mem(&a, dy->buf->mem);
     sg2_args_int(&a, (int)dy->offset);
     sg2_args_mem(&a, ap->buf->mem);
-    size_t global[2] = {(size_t)ceil_div(s->Cout, 4), (size_t)d->P};
-    size_t local[2] = {1, group_along(k, global[1])};
-    return sg2_launch(ctx->rt, &a, 2, global, local, &ctx->err) ? NULL : ap;
+    return launch_along(ctx, &a, k, s->Cout, d->P) ? NULL : ap;
 }
 
 /* dw = G^T dU G of each filter, from du[36][Cout][Cin]. */
 static sg2_status grad_filter_transform(sg2_ctx *ctx, const sg2_conv_shape *s, const wino_dims *d,
                                         const sg2_tensor *du, sg2_tensor *dw)
 {
-    const sg2_kernel_entry *k = wino_kernel(ctx, d, "winograd_grad_filter");
+    const sg2_kernel_entry *k = wino_kernel(ctx, "winograd_grad_filter");
     if (!k)
         return ctx->err.status;
     sg2_args a = sg2_args_begin(k);
@@ -345,9 +334,7 @@ static sg2_status grad_filter_transform(sg2_ctx *ctx, const sg2_conv_shape *s, c
     sg2_args_mem(&a, du->buf->mem);
     sg2_args_mem(&a, dw->buf->mem);
     sg2_args_int(&a, (int)dw->offset);
-    size_t global[2] = {(size_t)ceil_div(s->Cin, 4), (size_t)s->Cout};
-    size_t local[2] = {1, group_along(k, global[1])};
-    return sg2_launch(ctx->rt, &a, 2, global, local, &ctx->err);
+    return launch_along(ctx, &a, k, s->Cin, s->Cout);
 }
 
 sg2_status sg2_winograd_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *dy, const sg2_tensor *x,
