@@ -32,17 +32,24 @@
  * 1 and its weight gradient again, comparing the tiled direct kernels with
  * Winograd F(4x4, 3x3). */
 enum { OP_FWD, OP_CONVT, OP_WGRAD, OP_GEMM, OP_WFWD, OP_WCONVT, OP_WWGRAD };
-static const char *const op_names[] = {"conv2d", "convT(dx)", "wgrad", "sgemm", "wino-fwd", "wino-dx", "wino-dw"};
-/* The variable each op's two implementations are chosen by, their values,
- * and their names in the report. */
-static const char *const op_var[] = {"SG2_CONV",     "SG2_CONV",     "SG2_CONV",    "SG2_GEMM",
-                                     "SG2_WINOGRAD", "SG2_WINOGRAD", "SG2_WINOGRAD"};
-static const char *const op_modes[][2] = {{"direct", "tiled"}, {"direct", "tiled"}, {"direct", "tiled"},
-                                          {"clblast", "own"},   {"0", "1"},          {"0", "1"},
-                                          {"0", "1"}};
-static const char *const op_labels[][2] = {{"direct", "tiled"}, {"direct", "tiled"}, {"direct", "tiled"},
-                                           {"clblast", "own"},   {"tiled", "winograd"}, {"tiled", "winograd"},
-                                           {"tiled", "winograd"}};
+
+/* Per op: its name in the report, the op it runs, the variable its two
+ * implementations are chosen by, their values and their names. */
+typedef struct op_info {
+    const char *name;
+    int runs;
+    const char *var, *mode[2], *label[2];
+} op_info;
+
+static const op_info ops[] = {
+    {"conv2d", OP_FWD, "SG2_CONV", {"direct", "tiled"}, {"direct", "tiled"}},
+    {"convT(dx)", OP_CONVT, "SG2_CONV", {"direct", "tiled"}, {"direct", "tiled"}},
+    {"wgrad", OP_WGRAD, "SG2_CONV", {"direct", "tiled"}, {"direct", "tiled"}},
+    {"sgemm", OP_GEMM, "SG2_GEMM", {"clblast", "own"}, {"clblast", "own"}},
+    {"wino-fwd", OP_FWD, "SG2_WINOGRAD", {"0", "1"}, {"tiled", "winograd"}},
+    {"wino-dx", OP_CONVT, "SG2_WINOGRAD", {"0", "1"}, {"tiled", "winograd"}},
+    {"wino-dw", OP_WGRAD, "SG2_WINOGRAD", {"0", "1"}, {"tiled", "winograd"}},
+};
 
 /* One workload, in the forward conv's terms: x[N,Cin,H,W], w[Cout,Cin/g,k,k],
  * y[N,Cout,Ho,Wo]. For OP_GEMM: M = Cin, N = Cout, K = H. */
@@ -69,12 +76,6 @@ static const bench_case cases[] = {
     {OP_WWGRAD, 8, 256, 256, 32, 32, 3, 1, 1, 1}, {OP_WWGRAD, 8, 256, 256, 16, 16, 3, 1, 1, 1},
     {OP_WWGRAD, 8, 256, 256, 8, 8, 3, 1, 1, 1},   {OP_WWGRAD, 8, 64, 64, 64, 64, 3, 1, 1, 1},
 };
-
-/* The op a case runs: the Winograd rows run OP_FWD, OP_CONVT and OP_WGRAD. */
-static int base_op(int op)
-{
-    return op == OP_WFWD ? OP_FWD : op == OP_WCONVT ? OP_CONVT : op == OP_WWGRAD ? OP_WGRAD : op;
-}
 
 static int out_len(const bench_case *c, int in) { return (in + 2 * c->pad - c->k) / c->stride + 1; }
 
@@ -119,7 +120,7 @@ static long numel(const int64_t *s, int nd)
 
 static int make_inputs(sg2_ctx *ctx, const bench_case *c, int n, inputs *in)
 {
-    const int op = base_op(c->op);
+    const int op = ops[c->op].runs;
     int ho = out_len(c, c->H), wo = out_len(c, c->W), nd = op == OP_GEMM ? 2 : 4;
     if (op == OP_GEMM) {
         set4(in->sa, c->Cin, c->H, 1, 1);  /* A[M,K] */
@@ -144,7 +145,7 @@ static int make_inputs(sg2_ctx *ctx, const bench_case *c, int n, inputs *in)
 
 static sg2_tensor *run_op(sg2_ctx *ctx, const bench_case *c, const inputs *in)
 {
-    const int op = base_op(c->op);
+    const int op = ops[c->op].runs;
     sg2_conv_params p = {.stride = c->stride, .pad_y = c->pad, .pad_x = c->pad, .groups = c->groups};
     int opy = c->H - ((out_len(c, c->H) - 1) * c->stride - 2 * c->pad + c->k);
     int opx = c->W - ((out_len(c, c->W) - 1) * c->stride - 2 * c->pad + c->k);
@@ -163,7 +164,7 @@ static sg2_tensor *run_op(sg2_ctx *ctx, const bench_case *c, const inputs *in)
 /* The double reference of run_op; returns its element count. */
 static long ref_op(const bench_case *c, int n, const inputs *in, double **out)
 {
-    const int op = base_op(c->op);
+    const int op = ops[c->op].runs;
     long na = numel(in->sa, 4), nb = numel(in->sb, 4);
     double *a = malloc(sizeof(double) * (size_t)na), *b = malloc(sizeof(double) * (size_t)nb);
     int ho = out_len(c, c->H), wo = out_len(c, c->W), cg = c->Cin / c->groups;
@@ -244,15 +245,15 @@ static int cmp_double(const void *a, const void *b)
 
 static int bench_case_run(sg2_ctx *ctx, const bench_case *c, int repeats)
 {
-    const char *var = op_var[c->op];
+    const char *var = ops[c->op].var;
     /* The direct-kernel rows time the direct kernels, wherever Winograd would be chosen. */
     if (strcmp(var, "SG2_WINOGRAD") != 0)
         setenv("SG2_WINOGRAD", "0", 1);
-    const char *const *modes = op_modes[c->op], *const *labels = op_labels[c->op];
+    const char *const *modes = ops[c->op].mode, *const *labels = ops[c->op].label;
     double err[2], t[2][64], med[2];
     for (int m = 0; m < 2; m++)
         if ((err[m] = validate(ctx, c, c->N < 2 ? c->N : 2, var, modes[m])) < 0 || err[m] > 1e-4) {
-            fprintf(stderr, "bench_ops: %s %s failed validation (rel. error %.3g) %s\n", op_names[c->op], labels[m],
+            fprintf(stderr, "bench_ops: %s %s failed validation (rel. error %.3g) %s\n", ops[c->op].name, labels[m],
                     err[m], ctx->err.msg);
             sg2_ctx_clear_error(ctx);
             return 0;
@@ -275,7 +276,7 @@ static int bench_case_run(sg2_ctx *ctx, const bench_case *c, int repeats)
     unsetenv(var);
     unsetenv("SG2_WINOGRAD");
     if (!ok) {
-        fprintf(stderr, "bench_ops: %s: %s\n", op_names[c->op], ctx->err.msg);
+        fprintf(stderr, "bench_ops: %s: %s\n", ops[c->op].name, ctx->err.msg);
         sg2_ctx_clear_error(ctx);
         return 0;
     }
@@ -286,7 +287,7 @@ static int bench_case_run(sg2_ctx *ctx, const bench_case *c, int repeats)
     else
         snprintf(shape, sizeof shape, "N%d %d->%d %dx%d k%d s%d g%d", c->N, c->Cin, c->Cout, c->H, c->W, c->k,
                  c->stride, c->groups);
-    printf("%-10s %-30s", op_names[c->op], shape);
+    printf("%-10s %-30s", ops[c->op].name, shape);
     for (int m = 0; m < 2; m++) {
         qsort(t[m], (size_t)repeats, sizeof(double), cmp_double);
         med[m] = t[m][repeats / 2];
@@ -296,7 +297,7 @@ static int bench_case_run(sg2_ctx *ctx, const bench_case *c, int repeats)
     printf("{\"op\": \"%s\", \"shape\": \"%s\", \"gflop\": %.4g, \"a\": \"%s\", \"a_gflops_max\": %.4g, "
            "\"a_gflops_med\": %.4g, \"b\": \"%s\", \"b_gflops_max\": %.4g, \"b_gflops_med\": %.4g, "
            "\"speedup_med\": %.4g, \"a_rel_err\": %.3g, \"b_rel_err\": %.3g, \"repeats\": %d}\n",
-           op_names[c->op], shape, gf, labels[0], gf / t[0][0], gf / med[0], labels[1], gf / t[1][0], gf / med[1],
+           ops[c->op].name, shape, gf, labels[0], gf / t[0][0], gf / med[0], labels[1], gf / t[1][0], gf / med[1],
            med[0] / med[1], err[0], err[1], repeats);
     fflush(stdout);
     return 1;
@@ -338,7 +339,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char key[96];
         const bench_case *c = &cases[i];
-        snprintf(key, sizeof key, "%s N%d %d->%d %dx%d k%d s%d g%d", op_names[c->op], c->N, c->Cin, c->Cout, c->H,
+        snprintf(key, sizeof key, "%s N%d %d->%d %dx%d k%d s%d g%d", ops[c->op].name, c->N, c->Cin, c->Cout, c->H,
                  c->W, c->k, c->stride, c->groups);
         if (!only || strstr(key, only))
             failed |= !bench_case_run(&ctx, c, repeats);
