@@ -1,12 +1,80 @@
+/* MAP_ANONYMOUS and MADV_HUGEPAGE are outside POSIX. */
+#define _DEFAULT_SOURCE
 #include "host/bufpool.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
-void sg2_bufpool_init(sg2_bufpool *pool, cl_context ctx, size_t max_alloc)
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void sg2_bufpool_init(sg2_bufpool *pool, cl_context ctx, size_t max_alloc, int huge_pages)
 {
     *pool = (sg2_bufpool){0};
     pool->ctx = ctx;
     pool->max_alloc = max_alloc;
+    pool->huge_pages = huge_pages;
+}
+
+/* `bytes` of anonymous memory starting on a huge-page boundary, advised to
+ * use huge pages; NULL where the system has no such thing or no memory.
+ * The kernel backs whole aligned 2 MiB stretches with huge pages, the tail
+ * with small ones, so nothing is committed past `bytes`. */
+static void *map_huge(size_t bytes, size_t *mapped)
+{
+#if defined(MAP_ANONYMOUS) && defined(MADV_HUGEPAGE)
+    size_t page = 4096, len = (bytes + page - 1) / page * page;
+    char *raw = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    char *start = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    size_t head = (size_t)(start - raw), tail = HUGE_PAGE - head;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap(start + len, tail);
+    madvise(start, len, MADV_HUGEPAGE); /* advice: without it the buffer still works */
+    *mapped = len;
+    return start;
+#else
+    (void)bytes;
+    (void)mapped;
+    return NULL;
+#endif
+}
+
+/* Unmaps a buffer's storage once the driver has destroyed it: a kernel
+ * still queued may use a buffer the pool has already let go. */
+typedef struct host_mapping {
+    void *addr;
+    size_t bytes;
+} host_mapping;
+
+static void CL_CALLBACK unmap_host(cl_mem mem, void *user)
+{
+    (void)mem;
+    host_mapping *m = user;
+    munmap(m->addr, m->bytes);
+    free(m);
+}
+
+/* A device buffer of cls bytes; on a huge-page pool, large ones on memory
+ * mapped here, which the driver uses in place. */
+static cl_mem create_buffer(sg2_bufpool *pool, size_t cls, cl_int *rc)
+{
+    if (pool->huge_pages && cls >= HUGE_PAGE) {
+        host_mapping *m = malloc(sizeof *m);
+        if (m && (m->addr = map_huge(cls, &m->bytes)) != NULL) {
+            cl_mem mem = clCreateBuffer(pool->ctx, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, cls, m->addr, rc);
+            if (*rc == CL_SUCCESS && clSetMemObjectDestructorCallback(mem, unmap_host, m) == CL_SUCCESS)
+                return mem;
+            if (*rc == CL_SUCCESS)
+                clReleaseMemObject(mem);
+            munmap(m->addr, m->bytes);
+        }
+        free(m);
+    }
+    return clCreateBuffer(pool->ctx, CL_MEM_READ_WRITE, cls, NULL, rc);
 }
 
 size_t sg2_bufpool_class(size_t bytes)
@@ -53,11 +121,11 @@ sg2_status sg2_bufpool_get(sg2_bufpool *pool, size_t bytes, sg2_buffer **out, sg
         if (!buf)
             return sg2_error_set(err, SG2_ERR_NOMEM, "out of host memory for a buffer record");
         cl_int rc;
-        buf->mem = clCreateBuffer(pool->ctx, CL_MEM_READ_WRITE, cls, NULL, &rc);
+        buf->mem = create_buffer(pool, cls, &rc);
         if (rc != CL_SUCCESS && pool->free_list) {
             /* Device memory may be held by cached buffers of other classes. */
             sg2_bufpool_trim(pool);
-            buf->mem = clCreateBuffer(pool->ctx, CL_MEM_READ_WRITE, cls, NULL, &rc);
+            buf->mem = create_buffer(pool, cls, &rc);
         }
         if (rc != CL_SUCCESS) {
             free(buf);

@@ -22,11 +22,17 @@ typedef struct sg2_bufpool {
     size_t bytes_cached;   /* sitting in free_list */
     size_t peak_in_use;
     size_t max_alloc;      /* device's CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    int huge_pages;        /* a CPU device: large buffers live in host memory on 2 MiB pages */
     long creates;          /* clCreateBuffer calls so far */
     long reuses;
 } sg2_bufpool;
 
-void sg2_bufpool_init(sg2_bufpool *pool, cl_context ctx, size_t max_alloc);
+/* huge_pages: the device is the host's CPU, whose OpenCL buffers are host
+ * memory. Buffers of 2 MiB and more are then mapped here on transparent
+ * huge pages and handed to the driver as CL_MEM_USE_HOST_PTR: the Winograd
+ * transforms and GEMM panels touch dozens of matrices megabytes apart, and
+ * with 4 KiB pages every one of those touches is a TLB miss. */
+void sg2_bufpool_init(sg2_bufpool *pool, cl_context ctx, size_t max_alloc, int huge_pages);
 /* A buffer of at least `bytes` with refs = 1. */
 sg2_status sg2_bufpool_get(sg2_bufpool *pool, size_t bytes, sg2_buffer **out, sg2_error *err);
 void sg2_buffer_retain(sg2_buffer *buf);

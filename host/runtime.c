@@ -49,7 +49,9 @@ sg2_status sg2_runtime_init(sg2_runtime *rt, const char *selector, sg2_error *er
         rt->context = NULL;
         return SG2_ERR_OPENCL;
     }
-    sg2_bufpool_init(&rt->pool, rt->context, (size_t)rt->dev.max_alloc);
+    const char *huge = getenv("SG2_HUGE_PAGES");
+    int cpu = (rt->dev.type & CL_DEVICE_TYPE_CPU) != 0;
+    sg2_bufpool_init(&rt->pool, rt->context, (size_t)rt->dev.max_alloc, cpu && !(huge && strcmp(huge, "0") == 0));
     rt->binary_cache = sg2_bincache_enabled(&rt->dev);
     /* The device's OpenCL C version decides -cl-std; 1.2 is the dialect all
      * kernels are written in, 1.1 devices get a best-effort build. */

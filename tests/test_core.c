@@ -2,6 +2,7 @@
  * autodiff bookkeeping (scopes, selective gradients, create_graph) and the
  * buffer pool, against double-precision references computed here. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,6 +590,56 @@ START_TEST(test_scope_releases_buffers)
 }
 END_TEST
 
+/* On a CPU device, buffers of 2 MiB and more live in memory the pool maps on
+ * huge-page boundaries (the driver uses it in place); smaller ones and
+ * SG2_HUGE_PAGES=0 pools take the driver's own. Data round-trips either
+ * way, and a trim while kernels are queued leaves their memory mapped until
+ * the driver lets go of it. */
+START_TEST(test_pool_huge_pages)
+{
+    sg2_ctx *ctx = sg2_test_ctx();
+    sg2_bufpool *pool = &ctx->rt->pool;
+    int cpu = (ctx->rt->dev.type & CL_DEVICE_TYPE_CPU) != 0;
+    const char *env = getenv("SG2_HUGE_PAGES");
+    ck_assert_int_eq(pool->huge_pages, cpu && !(env && strcmp(env, "0") == 0));
+    size_t mark = sg2_scope_begin(ctx);
+    const int64_t n = 3 << 19; /* 6 MiB of floats */
+    float *host = malloc((size_t)n * sizeof *host), *back = malloc((size_t)n * sizeof *back);
+    ck_assert_ptr_nonnull(host);
+    ck_assert_ptr_nonnull(back);
+    for (int64_t i = 0; i < n; i++)
+        host[i] = (float)(i % 1000) - 500.0f;
+    size_t inner = sg2_scope_begin(ctx);
+    sg2_tensor *big = sg2_tensor_empty(ctx, 1, SHAPE(n)), *small = sg2_tensor_empty(ctx, 1, SHAPE(1024));
+    ck_assert_ptr_nonnull(big);
+    ck_assert_ptr_nonnull(small);
+    ck_assert_int_eq(sg2_tensor_write(ctx, big, host), SG2_OK);
+    void *where = NULL;
+    cl_mem_flags flags = 0;
+    ck_assert_int_eq(clGetMemObjectInfo(big->buf->mem, CL_MEM_HOST_PTR, sizeof where, &where, NULL), CL_SUCCESS);
+    ck_assert_int_eq(clGetMemObjectInfo(big->buf->mem, CL_MEM_FLAGS, sizeof flags, &flags, NULL), CL_SUCCESS);
+    if (pool->huge_pages) {
+        ck_assert(flags & CL_MEM_USE_HOST_PTR);
+        ck_assert_uint_eq((uintptr_t)where % ((uintptr_t)2 << 20), 0);
+    } else {
+        ck_assert(!(flags & CL_MEM_USE_HOST_PTR));
+    }
+    ck_assert_int_eq(clGetMemObjectInfo(small->buf->mem, CL_MEM_FLAGS, sizeof flags, &flags, NULL), CL_SUCCESS);
+    ck_assert(!(flags & CL_MEM_USE_HOST_PTR));
+    /* y = 2 x queued, x returned to the pool and the pool trimmed before
+     * the result is read */
+    sg2_tensor *y = sg2_scale(ctx, big, 2.0f);
+    sg2_scope_end(ctx, inner, &y, 1);
+    sg2_bufpool_trim(pool);
+    ck_assert_int_eq(sg2_tensor_read(ctx, y, back), SG2_OK);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_float_eq(back[i], 2.0f * host[i]);
+    free(back);
+    free(host);
+    sg2_scope_end(ctx, mark, NULL, 0);
+}
+END_TEST
+
 START_TEST(test_bad_input)
 {
     sg2_ctx *ctx = sg2_test_ctx();
@@ -659,6 +710,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_grad_only_where_asked);
     tcase_add_test(tc, test_shared_subexpression);
     tcase_add_test(tc, test_scope_releases_buffers);
+    tcase_add_test(tc, test_pool_huge_pages);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_kernel_dir_override);
     suite_add_tcase(s, tc);
