@@ -12,6 +12,8 @@ typedef struct sg2_buffer {
     struct sg2_bufpool *pool; /* where it returns when released */
     size_t bytes;         /* capacity, a size class (>= what was asked) */
     int refs;             /* tensors sharing this storage */
+    unsigned long writes; /* in-place writes so far (uploads, optimizer and EMA steps, copies into it),
+                           * so values derived from it can tell they went stale */
     struct sg2_buffer *next_free;
 } sg2_buffer;
 

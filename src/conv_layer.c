@@ -123,11 +123,13 @@ sg2_tensor *sg2_conv_layer_forward(sg2_ctx *ctx, sg2_params *ps, const char *pre
     if (!w || !x)
         return NULL;
     char name[2 * SG2_PARAM_NAME_MAX];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    sg2_param *wp = sg2_params_find(ps, name);
     snprintf(name, sizeof name, "%s.bias", prefix);
     sg2_param *bp = sg2_params_find(ps, name);
     int k = (int)w->shape[2];
     float weight_gain = 1.0f / sqrtf((float)(w->shape[1] * k * k));
-    sg2_tensor *ws = sg2_scale(ctx, w, weight_gain);
+    sg2_tensor *ws = sg2_params_scaled(ctx, ps, wp, weight_gain);
     sg2_tensor *y = sg2_conv2d_resample(ctx, x, ws, filter, a->up, a->down, k / 2, 1, a->up == 1);
     sg2_bias_act_params p = sg2_bias_act_defaults(a->act);
     p.gain *= a->gain;

@@ -258,6 +258,19 @@ static sg2_tensor *pack_weight(sg2_ctx *ctx, const sg2_tensor *w, const sg2_conv
     return wt;
 }
 
+/* pack_weight's result, kept with an immutable w for its next use. */
+static const sg2_tensor *packed_weight(sg2_ctx *ctx, const sg2_tensor *w, const sg2_conv_shape *s, int lanes,
+                                       int flip)
+{
+    const int key[SG2_DERIVED_KEY] = {1, lanes, flip, s->groups};
+    sg2_tensor *wt = sg2_derived_find(w, key);
+    if (!wt) {
+        wt = pack_weight(ctx, w, s, lanes, flip);
+        sg2_derived_keep(w, key, wt);
+    }
+    return wt;
+}
+
 /* The batch's padded input above this many bytes (more than a CPU's cache
  * holds): the tiled kernels launch images outermost (see item_place in
  * cl/conv_tiled.cl). */
@@ -351,7 +364,7 @@ static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, cons
     int wp = (ceil_div(s->Wo, cols) * cols - 1) * s->stride + s->kw + s->stride - 1;
     size_t mark = sg2_scope_begin(ctx);
     const sg2_tensor *xp = padded_input(ctx, s, x, in_scale, hp, wp);
-    const sg2_tensor *wt = !xp ? NULL : packed ? packed : pack_weight(ctx, w, s, chans, flip);
+    const sg2_tensor *wt = !xp ? NULL : packed ? packed : packed_weight(ctx, w, s, chans, flip);
     if (wt)
         launch_fwd(ctx, s, &t, xp, hp, wp, wt, epi, y);
     sg2_scope_end(ctx, mark, NULL, 0);
@@ -436,7 +449,7 @@ static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg
     }
     size_t mark = sg2_scope_begin(ctx);
     sg2_tensor *xq = k ? pad_planes(ctx, x, in_scale, s->N * s->Cin, s->H, s->W, hq, wq, q, q) : NULL;
-    const sg2_tensor *wt = !xq ? NULL : packed ? packed : pack_weight(ctx, w, s, t.vw, 1);
+    const sg2_tensor *wt = !xq ? NULL : packed ? packed : packed_weight(ctx, w, s, t.vw, 1);
     if (wt) {
         sg2_args a = sg2_args_begin(k);
         /* the all-phases kernel has its paddings compiled in */

@@ -194,6 +194,10 @@ sg2_status sg2_loss_phase(sg2_ctx *ctx, sg2_loss *loss, sg2_phase phase, sg2_ten
 {
     if (ctx->err.status)
         return ctx->err.status;
+    /* D's weights stay as they are from one D step to the next, through
+     * Gmain, Greg and Dmain: each layer scales and transforms them once
+     * (sg2_params_scaled; sg2_adam_step forgets). G's change at every phase. */
+    loss->D->params.keep_scaled = 1;
     size_t mark = sg2_scope_begin(ctx);
     int saved = ctx->grad_enabled;
     ctx->grad_enabled = 1;

@@ -54,6 +54,7 @@ static void update_w_avg(sg2_ctx *ctx, sg2_generator *g, sg2_tensor *w)
     sg2_tensor *next = sg2_add(ctx, m, sg2_scale(ctx, sg2_sub(ctx, w_avg, m), g->cfg.w_avg_beta));
     ctx->grad_enabled = saved;
     if (next && w_avg) {
+        w_avg->buf->writes++;
         cl_int rc = clEnqueueCopyBuffer(ctx->rt->queue, next->buf->mem, w_avg->buf->mem, next->offset * sizeof(float),
                                         w_avg->offset * sizeof(float), (size_t)w_avg->numel * sizeof(float), 0, NULL,
                                         NULL);

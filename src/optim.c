@@ -71,6 +71,7 @@ static int adam_runs(const sg2_ctx *ctx)
 
 sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *n_sanitized)
 {
+    sg2_params_forget(opt->ps); /* free the kept w * gain products now: they go stale */
     if (ctx->err.status)
         return ctx->err.status;
     opt->step++;
@@ -94,6 +95,7 @@ sg2_status sg2_adam_step(sg2_ctx *ctx, sg2_adam *opt, sg2_tensor **grads, long *
         const sg2_kernel_entry *k = sg2_kernel(ctx, "optim.cl", "adam_step", opts);
         if (!k)
             break;
+        p->buf->writes++;
         sg2_args a = sg2_args_begin(k);
         sg2_args_int(&a, (int)p->numel);
         sg2_args_mem(&a, p->buf->mem);
@@ -137,6 +139,7 @@ double sg2_ema_beta(int batch, double ema_kimg, double rampup, double cur_nimg)
 
 static sg2_status copy_tensor(sg2_ctx *ctx, sg2_tensor *dst, const sg2_tensor *src, const char *name)
 {
+    dst->buf->writes++;
     cl_int rc = clEnqueueCopyBuffer(ctx->rt->queue, src->buf->mem, dst->buf->mem, src->offset * sizeof(float),
                                     dst->offset * sizeof(float), (size_t)src->numel * sizeof(float), 0, NULL, NULL);
     return sg2_cl_check(&ctx->err, rc, "clEnqueueCopyBuffer", name);
@@ -175,6 +178,7 @@ sg2_status sg2_ema_update(sg2_ctx *ctx, sg2_params *ema, const sg2_params *src, 
         const sg2_kernel_entry *k = sg2_kernel(ctx, "optim.cl", "ema_lerp", NULL);
         if (!k)
             break;
+        e->buf->writes++;
         sg2_args a = sg2_args_begin(k);
         sg2_args_int(&a, (int)e->numel);
         sg2_args_mem(&a, e->buf->mem);

@@ -77,8 +77,35 @@ void sg2_params_set_requires_grad(sg2_params *ps, int on)
             sg2_tensor_set_requires_grad(ps->items[i].t, on);
 }
 
+sg2_tensor *sg2_params_scaled(sg2_ctx *ctx, sg2_params *ps, sg2_param *p, float gain)
+{
+    int taped = ctx->grad_enabled && p->t->requires_grad;
+    if (ps->keep_scaled && p->scaled && p->scaled_gain == gain && p->scaled_writes == p->t->buf->writes &&
+        (p->scaled->grad_fn != NULL) == taped)
+        return p->scaled;
+    sg2_tensor *ws = sg2_scale(ctx, p->t, gain);
+    if (ps->keep_scaled && ws && ws != p->t) {
+        sg2_tensor_release(p->scaled);
+        sg2_tensor_retain(ws);
+        sg2_tensor_mark_immutable(ws);
+        p->scaled = ws;
+        p->scaled_gain = gain;
+        p->scaled_writes = p->t->buf->writes;
+    }
+    return ws;
+}
+
+void sg2_params_forget(sg2_params *ps)
+{
+    for (int i = 0; i < ps->n; i++) {
+        sg2_tensor_release(ps->items[i].scaled);
+        ps->items[i].scaled = NULL;
+    }
+}
+
 void sg2_params_free(sg2_params *ps)
 {
+    sg2_params_forget(ps);
     for (int i = 0; i < ps->n; i++)
         sg2_tensor_release(ps->items[i].t);
     free(ps->items);

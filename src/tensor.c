@@ -82,10 +82,51 @@ void sg2_tensor_retain(sg2_tensor *t)
         t->refs++;
 }
 
+struct sg2_derived {
+    sg2_derived *next;
+    int key[SG2_DERIVED_KEY];
+    sg2_tensor *t;
+};
+
+void sg2_tensor_mark_immutable(sg2_tensor *t)
+{
+    if (t)
+        t->immutable = 1;
+}
+
+sg2_tensor *sg2_derived_find(const sg2_tensor *t, const int key[SG2_DERIVED_KEY])
+{
+    for (sg2_derived *d = t && t->immutable ? t->derived : NULL; d; d = d->next)
+        if (memcmp(d->key, key, sizeof d->key) == 0)
+            return d->t;
+    return NULL;
+}
+
+void sg2_derived_keep(const sg2_tensor *t, const int key[SG2_DERIVED_KEY], sg2_tensor *d)
+{
+    if (!t || !t->immutable || !d)
+        return;
+    sg2_derived *e = malloc(sizeof *e);
+    if (!e)
+        return; /* a cache: without the entry the value is derived again */
+    memcpy(e->key, key, sizeof e->key);
+    e->t = d;
+    sg2_tensor_retain(d);
+    sg2_tensor *owner = (sg2_tensor *)t; /* the cache is not part of the values */
+    e->next = owner->derived;
+    owner->derived = e;
+}
+
 void sg2_tensor_release(sg2_tensor *t)
 {
     if (!t || --t->refs > 0)
         return;
+    while (t->derived) {
+        sg2_derived *e = t->derived;
+        t->derived = e->next;
+        sg2_tensor_release(e->t);
+        free(e);
+    }
     sg2_buffer_release(t->buf);
     if (t->grad_fn)
         sg2_node_release(t->grad_fn);
@@ -154,6 +195,7 @@ sg2_status sg2_tensor_write(sg2_ctx *ctx, sg2_tensor *t, const float *host)
 {
     if (ctx->err.status)
         return ctx->err.status;
+    t->buf->writes++;
     cl_int rc = clEnqueueWriteBuffer(ctx->rt->queue, t->buf->mem, CL_TRUE, t->offset * sizeof(float),
                                      (size_t)t->numel * sizeof(float), host, 0, NULL, NULL);
     return sg2_cl_check(&ctx->err, rc, "clEnqueueWriteBuffer", "tensor upload");

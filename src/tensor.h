@@ -21,6 +21,7 @@
 #define SG2_MAX_DIMS 6
 
 typedef struct sg2_node sg2_node;
+typedef struct sg2_derived sg2_derived;
 
 typedef struct sg2_tensor {
     int refs;
@@ -31,6 +32,8 @@ typedef struct sg2_tensor {
     size_t offset;                  /* in elements */
     int requires_grad;              /* a leaf that wants gradients, or made from one */
     sg2_node *grad_fn;              /* the recorded op that made it (NULL for leaves) */
+    int immutable;                  /* its values never change: it may keep values derived from them */
+    sg2_derived *derived;           /* those values (sg2_derived_find), freed with it */
     /* scratch for one autograd pass */
     struct sg2_tensor *grad_acc;
     unsigned pass;
@@ -78,6 +81,17 @@ sg2_status sg2_tensor_read(sg2_ctx *ctx, const sg2_tensor *t, float *host);
 sg2_status sg2_tensor_write(sg2_ctx *ctx, sg2_tensor *t, const float *host);
 /* Mark a leaf as wanting gradients. */
 void sg2_tensor_set_requires_grad(sg2_tensor *t, int on);
+
+/* Values derived from a tensor's (packed or Winograd-transformed weights)
+ * kept with it, so a weight used by several convolutions is transformed
+ * once. Only a tensor marked immutable keeps them: one whose values no op
+ * writes after it is made (a memoized scaled weight, see sg2_params_scaled). */
+#define SG2_DERIVED_KEY 4
+void sg2_tensor_mark_immutable(sg2_tensor *t);
+/* The tensor kept under key for t, or NULL. */
+sg2_tensor *sg2_derived_find(const sg2_tensor *t, const int key[SG2_DERIVED_KEY]);
+/* Keep d (retained) under key for t when t is immutable; else nothing. */
+void sg2_derived_keep(const sg2_tensor *t, const int key[SG2_DERIVED_KEY], sg2_tensor *d);
 
 int sg2_shape_equal(const sg2_tensor *a, const sg2_tensor *b);
 /* "[2, 3, 5, 7]" into buf. */

@@ -249,7 +249,13 @@ int sg2_winograd_filter_lanes(sg2_ctx *ctx, const sg2_conv_shape *s)
 sg2_tensor *sg2_winograd_filters(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *w)
 {
     wino_dims d;
-    return fwd_dims(ctx, s, &d) ? NULL : filter_transform(ctx, s, &d, flip, w);
+    const int key[SG2_DERIVED_KEY] = {2, flip, WINO_GV, 0};
+    sg2_tensor *u = sg2_derived_find(w, key);
+    if (!u && !fwd_dims(ctx, s, &d)) {
+        u = filter_transform(ctx, s, &d, flip, w);
+        sg2_derived_keep(w, key, u);
+    }
+    return u;
 }
 
 sg2_status sg2_winograd_fwd_filtered(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,

@@ -21,8 +21,9 @@ sg2_status sg2_winograd_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, con
 /* The same in two steps, so fixed weights can keep their transform (a
  * frozen generator): U = the filter transform of w for s, whose panel
  * width (its memo key besides w) is sg2_winograd_filter_lanes (0 with the
- * error recorded on failure); then y from x times in_scale[N * Cin] per
- * plane (NULL: none) and U. */
+ * error recorded on failure), kept with w when w is immutable (see
+ * sg2_derived_find); then y from x times in_scale[N * Cin] per plane (NULL:
+ * none) and U. */
 int sg2_winograd_filter_lanes(sg2_ctx *ctx, const sg2_conv_shape *s);
 sg2_tensor *sg2_winograd_filters(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *w);
 sg2_status sg2_winograd_fwd_filtered(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,

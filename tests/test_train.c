@@ -295,6 +295,116 @@ static void read_ckpt(const char *path, const char *name, float *out, long n)
     sg2_safetensors_close(f);
 }
 
+/* D's logits for x, read back (NB values). */
+static double *d_logits(sg2_ctx *ctx, sg2_discriminator *d, sg2_tensor *x)
+{
+    size_t mark = sg2_scope_begin(ctx);
+    double *v = sg2_test_read(ctx, sg2_discriminator_forward(ctx, d, x, NULL));
+    sg2_scope_end(ctx, mark, NULL, 0);
+    ck_assert_msg(v != NULL, "%s", ctx->err.msg);
+    return v;
+}
+
+static void assert_same(const double *a, const double *b, int n, int expect_same, const char *what)
+{
+    int same = 1;
+    for (int i = 0; i < n; i++)
+        same &= a[i] == b[i];
+    ck_assert_msg(same == expect_same, "%s: logits %s", what, expect_same ? "differ" : "did not change");
+}
+
+/* dD(x)/dw summed over the batch for one weight, read back. */
+static double *d_weight_grad(sg2_ctx *ctx, sg2_discriminator *d, sg2_tensor *x, sg2_param *p)
+{
+    size_t mark = sg2_scope_begin(ctx);
+    sg2_tensor *s = sg2_sum_all(ctx, sg2_discriminator_forward(ctx, d, x, NULL)), *g = NULL;
+    ck_assert_int_eq(sg2_autograd_grad(ctx, 1, &s, NULL, 1, &p->t, 0, &g), SG2_OK);
+    double *v = sg2_test_read(ctx, g);
+    sg2_scope_end(ctx, mark, NULL, 0);
+    return v;
+}
+
+/* D's conv layers keep w * gain between D steps (sg2_params_scaled), and
+ * the convolutions keep their packed and Winograd forms of it (forced on
+ * here). A second forward reuses the kept product and gives the same
+ * logits; after an in-place write to a weight the logits are those of a D
+ * that keeps nothing; a product made off the tape is not reused on it (the
+ * weight's gradient is a kept-nothing D's); Adam's step drops them. */
+START_TEST(test_kept_scaled_weights)
+{
+    setenv("SG2_WINOGRAD", "1", 1);
+    sg2_ctx *ctx = sg2_test_ctx();
+    sg2_generator g;
+    sg2_discriminator d;
+    tiny_nets(ctx, &g, &d);
+    size_t mark = sg2_scope_begin(ctx);
+    double rv[NB * RES * RES];
+    sg2_test_uniform(rv, NB * RES * RES, -1, 1, 11);
+    sg2_tensor *reals = sg2_test_tensor(ctx, 4, SHAPE(NB, 1, RES, RES), rv);
+    sg2_param *w = NULL;
+    for (int i = 0; i < d.params.n && !w; i++)
+        if (strstr(d.params.items[i].name, "conv0.weight") && d.params.items[i].t->shape[2] == 3)
+            w = &d.params.items[i];
+    ck_assert_ptr_nonnull(w);
+    sg2_params_set_requires_grad(&d.params, 1);
+
+    d.params.keep_scaled = 1;
+    double *first = d_logits(ctx, &d, reals);
+    sg2_tensor *kept = w->scaled;
+    ck_assert_ptr_nonnull(kept);
+    double *again = d_logits(ctx, &d, reals);
+    ck_assert_ptr_eq(w->scaled, kept);
+    assert_same(first, again, NB, 1, "the kept product");
+
+    float *vals = malloc((size_t)w->t->numel * sizeof *vals);
+    ck_assert_int_eq(sg2_tensor_read(ctx, w->t, vals), SG2_OK);
+    for (int64_t k = 0; k < w->t->numel; k++)
+        vals[k] *= -1.5f;
+    ck_assert_int_eq(sg2_tensor_write(ctx, w->t, vals), SG2_OK);
+    double *kept_after = d_logits(ctx, &d, reals);
+    d.params.keep_scaled = 0;
+    sg2_params_forget(&d.params);
+    double *fresh = d_logits(ctx, &d, reals);
+    assert_same(kept_after, fresh, NB, 1, "after an in-place write");
+    assert_same(kept_after, first, NB, 0, "the weight's write");
+    double *g_fresh = d_weight_grad(ctx, &d, reals, w);
+
+    d.params.keep_scaled = 1;
+    ctx->grad_enabled = 0;
+    free(d_logits(ctx, &d, reals)); /* keeps an off-tape product */
+    ctx->grad_enabled = 1;
+    double *g_kept = d_weight_grad(ctx, &d, reals, w);
+    double norm = 0;
+    for (int64_t k = 0; k < w->t->numel; k++) {
+        ck_assert_msg(g_kept[k] == g_fresh[k], "weight gradient %ld: %g kept, %g fresh", (long)k, g_kept[k],
+                      g_fresh[k]);
+        norm += fabs(g_fresh[k]);
+    }
+    ck_assert(norm > 0);
+    ck_assert_ptr_nonnull(w->scaled);
+
+    sg2_adam opt;
+    ck_assert_int_eq(sg2_adam_init(ctx, &opt, &d.params, 1e-3f, 0.0f, 0.99f, 1e-8f), SG2_OK);
+    sg2_tensor **grads = calloc((size_t)d.params.n, sizeof *grads);
+    ck_assert_int_eq(sg2_adam_step(ctx, &opt, grads, NULL), SG2_OK);
+    for (int i = 0; i < d.params.n; i++)
+        ck_assert_ptr_null(d.params.items[i].scaled);
+    free(grads);
+    sg2_adam_free(&opt);
+    free(first);
+    free(again);
+    free(kept_after);
+    free(fresh);
+    free(g_fresh);
+    free(g_kept);
+    free(vals);
+    sg2_scope_end(ctx, mark, NULL, 0);
+    sg2_discriminator_free(&d);
+    sg2_generator_free(&g);
+    unsetenv("SG2_WINOGRAD");
+}
+END_TEST
+
 START_TEST(test_resume_identity)
 {
     sg2_ctx *ctx = sg2_test_ctx();
@@ -355,6 +465,7 @@ static Suite *train_suite(void)
     tcase_add_test(tc, test_gmain_phase_grad);
     tcase_add_test(tc, test_dmain_phase_grad);
     tcase_add_test(tc, test_resume_identity);
+    tcase_add_test(tc, test_kept_scaled_weights);
     suite_add_tcase(s, tc);
     return s;
 }
