@@ -366,11 +366,19 @@ static stripf epilogue(stripf v, float scale, float bias, stripf noise, int act,
 #define EPI_ARGS
 #endif
 
+/* The 8 lanes of a strip from consecutive samples (or every other one at
+ * stride 2), spelled out element by element: PoCL's LLVM turns that into
+ * whole-vector loads, where vload8 / vload16().even at these unaligned
+ * offsets became 8-byte pieces and shuffles (1.4-2x slower at 256 channels
+ * of 16x16 to 33x33, perf annotate on the kernel). */
 #if UPF_DOWNX == 1
-#define LANES(xs, o) vload8(0, (xs) + (o))
+#define LANES(xs, o) lanes8((xs) + (o), 1)
 #else
-#define LANES(xs, o) vload16(0, (xs) + (o)).even
+#define LANES(xs, o) lanes8((xs) + (o), 2)
 #endif
+#define lanes8(p, s)                                                                                \
+    ((float8)((p)[0], (p)[(s)], (p)[2 * (s)], (p)[3 * (s)], (p)[4 * (s)], (p)[5 * (s)], (p)[6 * (s)], \
+              (p)[7 * (s)]))
 
 /* The taps as upfirdn2d_rows reads them, prepared once per call by one
  * work-item (preparing them in every work-item of the rows kernel cost a
