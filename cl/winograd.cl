@@ -211,15 +211,13 @@ __kernel void winograd_weight(int Cin, int Cout, int flip, int xi_stride, __glob
 }
 
 /* e[0 .. lanes - 1] as a float4, zero past them (the last channels of a
- * count that 4 does not divide). */
+ * count that 4 does not divide). Spelled out element by element: PoCL
+ * compiled vload4 here into two 8-byte loads and a shuffle. */
 static float4 load_lanes(__global const float *e, int lanes)
 {
     if (lanes == 4)
-        return vload4(0, e);
-    float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int l = 0; l < lanes; l++)
-        a[l] = e[l];
-    return vload4(0, a);
+        return (float4)(e[0], e[1], e[2], e[3]);
+    return (float4)(e[0], lanes > 1 ? e[1] : 0.0f, lanes > 2 ? e[2] : 0.0f, 0.0f);
 }
 
 /* r = A^T v for one column or row of six values. */
@@ -260,6 +258,25 @@ __kernel void winograd_output(int Cout, int Ho, int Wo, int TY, int TX, int P, i
     const int plane = Ho * Wo;
     __global float *dst = y + y_off + ((n * Cout + co0) * Ho + 4 * ty) * Wo + 4 * tx;
     const int rows = min(4, Ho - 4 * ty), cols = min(4, Wo - 4 * tx);
+    /* a whole tile of 4 channels: each channel's row of 4 outputs stored
+     * side by side (the lanes transposed; stored lane by lane, each a
+     * scalar store behind a bounds test, the kernel ran 1.1x slower) */
+    if (rows == 4 && cols == 4 && lanes == 4) {
+        WINO_UNROLL
+        for (int i = 0; i < 4; i++) {
+            float4 r[4];
+            WINO_AT(r, t[i]);
+            __global float *o = dst + i * Wo;
+            o[0] = r[0].s0; o[1] = r[1].s0; o[2] = r[2].s0; o[3] = r[3].s0;
+            o += plane;
+            o[0] = r[0].s1; o[1] = r[1].s1; o[2] = r[2].s1; o[3] = r[3].s1;
+            o += plane;
+            o[0] = r[0].s2; o[1] = r[1].s2; o[2] = r[2].s2; o[3] = r[3].s2;
+            o += plane;
+            o[0] = r[0].s3; o[1] = r[1].s3; o[2] = r[2].s3; o[3] = r[3].s3;
+        }
+        return;
+    }
     WINO_UNROLL
     for (int i = 0; i < 4; i++) { /* Y = t A, row by row */
         float4 r[4];
