@@ -220,3 +220,88 @@ __kernel void gemm_vec(int M, int N, int K,
         }
     }
 }
+
+/* ---- small products, straight from the stored layouts ------------------
+ *
+ * A batch-8 fully connected layer is an [8, K] x [K, N] product: packing
+ * both operands for gemm_vec cost more than the product itself. These two
+ * kernels read op(A)[m][k] = a[a_off + batch * a_sb + m * a_sm + k * a_sk]
+ * and op(B)[k][n] = b[b_off + batch * b_sb + k * b_sk + n * b_sn] in place
+ * and write C[batch][m][n] (c_sb floats per batch). */
+
+/* Row m (gid 1) of C, columns 16 gid 0 .. + 15: the B row read along n, a
+ * vector when b_sn is 1. Range (ceil(N / 16), M, batch). */
+__kernel void gemm_small_rows(int M, int N, int K, __global const float *a, int a_off, int a_sb, int a_sm,
+                              int a_sk, __global const float *b, int b_off, int b_sb, int b_sk, int b_sn,
+                              __global float *c, int c_off, int c_sb)
+{
+    const int n0 = get_global_id(0) * 16, m = get_global_id(1), batch = get_global_id(2);
+    if (n0 >= N || m >= M)
+        return;
+    const int last = N - 1;
+    __global const float *ar = a + a_off + batch * a_sb + m * a_sm;
+    __global const float *bb = b + b_off + batch * b_sb;
+    float16 acc = (float16)(0.0f);
+    if (b_sn == 1 && n0 + 16 <= N) {
+        /* contiguous along n (spelled out: one vector load, see upfirdn2d's lanes8) */
+        for (int k = 0; k < K; k++) {
+            __global const float *br = bb + k * b_sk + n0;
+            acc += ar[k * a_sk] * (float16)(br[0], br[1], br[2], br[3], br[4], br[5], br[6], br[7], br[8], br[9],
+                                            br[10], br[11], br[12], br[13], br[14], br[15]);
+        }
+    } else
+    for (int k = 0; k < K; k++) {
+        __global const float *br = bb + k * b_sk;
+        /* columns past N repeat the last one: their sums are not stored */
+        float16 bv = (float16)(br[min(n0, last) * b_sn], br[min(n0 + 1, last) * b_sn], br[min(n0 + 2, last) * b_sn],
+                               br[min(n0 + 3, last) * b_sn], br[min(n0 + 4, last) * b_sn], br[min(n0 + 5, last) * b_sn],
+                               br[min(n0 + 6, last) * b_sn], br[min(n0 + 7, last) * b_sn], br[min(n0 + 8, last) * b_sn],
+                               br[min(n0 + 9, last) * b_sn], br[min(n0 + 10, last) * b_sn],
+                               br[min(n0 + 11, last) * b_sn], br[min(n0 + 12, last) * b_sn],
+                               br[min(n0 + 13, last) * b_sn], br[min(n0 + 14, last) * b_sn],
+                               br[min(n0 + 15, last) * b_sn]);
+        acc += ar[k * a_sk] * bv;
+    }
+    float out[16];
+    vstore16(acc, 0, out);
+    __global float *cr = c + c_off + batch * c_sb + m * N + n0;
+    for (int j = 0; j < 16 && n0 + j < N; j++)
+        cr[j] = out[j];
+}
+
+/* Column n (gid 0) of C, rows 8 gid 1 .. + 7, when both operands run along
+ * k (a_sk = b_sk = 1: x w^T, a layer's forward): 8 dot products over k in
+ * 8-float blocks. Range (N, ceil(M / 8), batch). */
+__kernel void gemm_small_dots(int M, int N, int K, __global const float *a, int a_off, int a_sb, int a_sm,
+                              __global const float *b, int b_off, int b_sb, int b_sn, __global float *c, int c_off,
+                              int c_sb)
+{
+    const int n = get_global_id(0), m0 = get_global_id(1) * 8, batch = get_global_id(2);
+    if (n >= N || m0 >= M)
+        return;
+    __global const float *bc = b + b_off + batch * b_sb + n * b_sn;
+    __global const float *ab = a + a_off + batch * a_sb;
+    float8 acc[8];
+    for (int r = 0; r < 8; r++)
+        acc[r] = (float8)(0.0f);
+    const int whole = K / 8 * 8;
+    for (int k = 0; k < whole; k += 8) {
+        __global const float *bk = bc + k;
+        float8 bv = (float8)(bk[0], bk[1], bk[2], bk[3], bk[4], bk[5], bk[6], bk[7]);
+#pragma unroll
+        for (int r = 0; r < 8; r++) {
+            /* rows past M repeat the last one: their sums are not stored */
+            __global const float *ak = ab + min(m0 + r, M - 1) * a_sm + k;
+            acc[r] += (float8)(ak[0], ak[1], ak[2], ak[3], ak[4], ak[5], ak[6], ak[7]) * bv;
+        }
+    }
+    __global float *cc = c + c_off + batch * c_sb + n;
+    for (int r = 0; r < 8 && m0 + r < M; r++) {
+        float4 h = acc[r].lo + acc[r].hi;
+        float s = (h.s0 + h.s1) + (h.s2 + h.s3);
+        __global const float *am = ab + (m0 + r) * a_sm;
+        for (int k = whole; k < K; k++)
+            s += am[k] * bc[k];
+        cc[(m0 + r) * N] = s;
+    }
+}

@@ -5,9 +5,11 @@
  * 10-20 s first compile on PoCL) and our own kernels in cl/matmul.cl. Which
  * one runs is tuned per device and shape class (the GEMM_BACKEND choice of
  * the gemm tuning family below, with gemm_vec's GV and GMR); untuned, it is
- * CLBlast. SG2_GEMM=clblast, own (gemm_vec, vectors along N, for CPUs) or
- * own-local (tiles staged in local memory, for GPUs) forces one, so they can
- * be compared.
+ * CLBlast, except on CPU devices for products of at most GEMM_SMALL_ROWS
+ * rows (fully connected layers at small batches): gemm_small, which reads
+ * the operands unpacked (GEMM_BACKEND 2). SG2_GEMM=clblast, own (gemm_vec, vectors along N, for
+ * CPUs), small or own-local (tiles staged in local memory, for GPUs) forces
+ * one, so they can be compared.
  *
  * Backward, for C = op(A) op(B): d op(A) = dC op(B)^T and d op(B) = op(A)^T dC,
  * each arranged with the transpose flags so the result has the input's stored
@@ -239,6 +241,46 @@ static sg2_status gemm_own_vec(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb,
     return ctx->err.status;
 }
 
+/* Same contract, with gemm_small_rows or gemm_small_dots of cl/matmul.cl
+ * reading both operands where they lie: no packing, one launch. */
+static sg2_status gemm_small(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb, const sg2_tensor *a,
+                             const sg2_tensor *b, sg2_tensor *c)
+{
+    int a_sm = ta ? 1 : d->lda, a_sk = ta ? d->lda : 1;
+    int b_sk = tb ? 1 : d->ldb, b_sn = tb ? d->ldb : 1;
+    int dots = a_sk == 1 && b_sk == 1;
+    const sg2_kernel_entry *k = sg2_kernel(ctx, "matmul.cl", dots ? "gemm_small_dots" : "gemm_small_rows", NULL);
+    if (!k)
+        return ctx->err.status;
+    sg2_args args = sg2_args_begin(k);
+    sg2_args_int(&args, d->M);
+    sg2_args_int(&args, d->N);
+    sg2_args_int(&args, d->K);
+    sg2_args_mem(&args, a->buf->mem);
+    sg2_args_int(&args, (int)a->offset);
+    sg2_args_int(&args, d->M * d->K);
+    sg2_args_int(&args, a_sm);
+    if (!dots)
+        sg2_args_int(&args, a_sk);
+    sg2_args_mem(&args, b->buf->mem);
+    sg2_args_int(&args, (int)b->offset);
+    sg2_args_int(&args, d->K * d->N);
+    if (!dots)
+        sg2_args_int(&args, b_sk);
+    sg2_args_int(&args, b_sn);
+    sg2_args_mem(&args, c->buf->mem);
+    sg2_args_int(&args, (int)c->offset);
+    sg2_args_int(&args, d->M * d->N);
+    size_t global[3] = {dots ? (size_t)d->N : (size_t)(d->N + 15) / 16,
+                        dots ? (size_t)(d->M + 7) / 8 : (size_t)d->M, (size_t)d->batch};
+    return sg2_launch(ctx->rt, &args, 3, global, NULL, &ctx->err);
+}
+
+/* Untuned, products of at most this many rows (a fully connected layer at
+ * a small batch) go to gemm_small on CPU devices: packing the operands cost
+ * more than the product (the 32^2 generator 1.07-1.10x, training 1.01x). */
+#define GEMM_SMALL_ROWS 16
+
 typedef sg2_status (*gemm_fn)(sg2_ctx *, const gemm_dims *, int, int, const sg2_tensor *, const sg2_tensor *,
                               sg2_tensor *);
 
@@ -251,11 +293,17 @@ static gemm_fn gemm_tuned(sg2_ctx *ctx, gemm_dims *d, int ta, int tb)
     sg2_tune_options(ctx, &sg2_tune_family_gemm, dims, opts, sizeof opts);
     d->gv = sg2_tune_option_value(opts, "GV", 16);
     d->gmr = sg2_tune_option_value(opts, "GMR", 16);
-    return sg2_tune_option_value(opts, "GEMM_BACKEND", 0) == 1 ? gemm_own_vec : gemm_clblast;
+    int untuned = d->M <= GEMM_SMALL_ROWS && (ctx->rt->dev.type & CL_DEVICE_TYPE_CPU) ? 2 : 0;
+    switch (sg2_tune_option_value(opts, "GEMM_BACKEND", untuned)) {
+    case 1: return gemm_own_vec;
+    case 2: return gemm_small;
+    default: return gemm_clblast;
+    }
 }
 
-/* $SG2_GEMM: unset selects the tuned backend, "clblast" CLBlast, "own" our
- * vector kernel (at its default tiles), "own-local" our local-memory tiled
+/* $SG2_GEMM: unset selects the tuned backend (untuned: gemm_small for a few
+ * rows on CPU devices, else CLBlast); "clblast" CLBlast, "own" our vector kernel (at its
+ * default tiles), "small" the unpacked kernels, "own-local" our local-memory tiled
  * kernel. Read per call so a test or benchmark can switch within one
  * process. NULL (error recorded) otherwise. */
 static gemm_fn gemm_backend(sg2_ctx *ctx, gemm_dims *d, int ta, int tb)
@@ -264,13 +312,15 @@ static gemm_fn gemm_backend(sg2_ctx *ctx, gemm_dims *d, int ta, int tb)
     d->gv = d->gmr = 16;
     if (!v || !*v)
         return gemm_tuned(ctx, d, ta, tb);
+    if (strcmp(v, "small") == 0)
+        return gemm_small;
     if (strcmp(v, "clblast") == 0)
         return gemm_clblast;
     if (strcmp(v, "own") == 0)
         return gemm_own_vec;
     if (strcmp(v, "own-local") == 0)
         return gemm_own_local;
-    sg2_fail(ctx, SG2_ERR_ARG, "matmul: SG2_GEMM=%s (expected \"clblast\", \"own\" or \"own-local\")", v);
+    sg2_fail(ctx, SG2_ERR_ARG, "matmul: SG2_GEMM=%s (expected \"clblast\", \"own\", \"own-local\" or \"small\")", v);
     return NULL;
 }
 
@@ -320,8 +370,9 @@ sg2_tensor *sg2_matmul(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b, int ta, int t
 
 /* ---- tuning ------------------------------------------------------------- */
 /* Dims: {batch, M, N, K, ta, tb}. GEMM_BACKEND 0 is CLBlast (the untuned
- * choice), 1 our gemm_vec with its GV x GMR block; so a device where
- * CLBlast's tuned kernels win keeps them, and one where ours do gets ours. */
+ * choice but for small products on CPUs), 1 our gemm_vec with its GV x GMR
+ * block, 2 gemm_small; so a device where CLBlast's tuned kernels win keeps
+ * them, and one where ours do gets ours. */
 
 static int gemm_valid(const int *v, const void *dev)
 {
@@ -331,7 +382,7 @@ static int gemm_valid(const int *v, const void *dev)
 
 static const sg2_tune_space gemm_space = {
     3,
-    {{"GEMM_BACKEND", 2, {0, 1}}, {"GV", 3, {16, 4, 8}}, {"GMR", 4, {16, 4, 8, 12}}},
+    {{"GEMM_BACKEND", 3, {0, 1, 2}}, {"GV", 3, {16, 4, 8}}, {"GMR", 4, {16, 4, 8, 12}}},
     gemm_valid,
 };
 

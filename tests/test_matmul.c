@@ -1,5 +1,5 @@
 /* matmul: op(a) @ op(b) for all four transpose combinations, 2-D and batched,
- * on odd sizes, with every backend (CLBlast, SG2_GEMM=own and own-local), against the
+ * on odd sizes, with every backend (CLBlast, SG2_GEMM=own, own-local and small), against the
  * double reference; first gradients against central differences; a
  * second-order case against differences of a hand-derived double gradient;
  * bad shapes. */
@@ -12,7 +12,7 @@
 
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
 
-static const char *const backend_names[] = {"clblast", "own", "own-local"};
+static const char *const backend_names[] = {"clblast", "own", "own-local", "small"};
 
 /* Select a backend for the calls that follow (read by sg2_matmul per call):
  * an index into backend_names. */
@@ -112,6 +112,8 @@ END_TEST
 
 /* the local-memory tiled kernel (for GPUs) */
 START_TEST(test_matmul_forward_own_local) { check_forward(2); }
+END_TEST
+START_TEST(test_matmul_forward_small) { check_forward(3); }
 END_TEST
 
 START_TEST(test_matmul_backends_agree)
@@ -340,6 +342,7 @@ static Suite *matmul_suite(void)
     tcase_add_test(tc, test_matmul_forward_clblast);
     tcase_add_test(tc, test_matmul_forward_own);
     tcase_add_test(tc, test_matmul_forward_own_local);
+    tcase_add_test(tc, test_matmul_forward_small);
     tcase_add_test(tc, test_matmul_backends_agree);
     tcase_add_test(tc, test_matmul_grad_clblast);
     tcase_add_test(tc, test_matmul_grad_own);
