@@ -231,9 +231,9 @@ __kernel void gemm_vec(int M, int N, int K,
 
 /* Row m (gid 1) of C, columns 16 gid 0 .. + 15: the B row read along n, a
  * vector when b_sn is 1. Range (ceil(N / 16), M, batch). */
-__kernel void gemm_small_rows(int M, int N, int K, __global const float *a, int a_off, int a_sb, int a_sm,
-                              int a_sk, __global const float *b, int b_off, int b_sb, int b_sk, int b_sn,
-                              __global float *c, int c_off, int c_sb)
+__kernel void gemm_small_rows(int M, int N, int K, __global const float *a, int a_off, int a_sm, int a_sk, int a_sb,
+                              __global const float *b, int b_off, int b_sk, int b_sn, int b_sb, __global float *c,
+                              int c_off, int c_sb)
 {
     const int n0 = get_global_id(0) * 16, m = get_global_id(1), batch = get_global_id(2);
     if (n0 >= N || m >= M)
@@ -249,18 +249,20 @@ __kernel void gemm_small_rows(int M, int N, int K, __global const float *a, int 
             acc += ar[k * a_sk] * (float16)(br[0], br[1], br[2], br[3], br[4], br[5], br[6], br[7], br[8], br[9],
                                             br[10], br[11], br[12], br[13], br[14], br[15]);
         }
-    } else
-    for (int k = 0; k < K; k++) {
-        __global const float *br = bb + k * b_sk;
-        /* columns past N repeat the last one: their sums are not stored */
-        float16 bv = (float16)(br[min(n0, last) * b_sn], br[min(n0 + 1, last) * b_sn], br[min(n0 + 2, last) * b_sn],
-                               br[min(n0 + 3, last) * b_sn], br[min(n0 + 4, last) * b_sn], br[min(n0 + 5, last) * b_sn],
-                               br[min(n0 + 6, last) * b_sn], br[min(n0 + 7, last) * b_sn], br[min(n0 + 8, last) * b_sn],
-                               br[min(n0 + 9, last) * b_sn], br[min(n0 + 10, last) * b_sn],
-                               br[min(n0 + 11, last) * b_sn], br[min(n0 + 12, last) * b_sn],
-                               br[min(n0 + 13, last) * b_sn], br[min(n0 + 14, last) * b_sn],
-                               br[min(n0 + 15, last) * b_sn]);
-        acc += ar[k * a_sk] * bv;
+    } else {
+        for (int k = 0; k < K; k++) {
+            __global const float *br = bb + k * b_sk;
+            /* columns past N repeat the last one: their sums are not stored */
+            float16 bv = (float16)(br[min(n0, last) * b_sn], br[min(n0 + 1, last) * b_sn],
+                                   br[min(n0 + 2, last) * b_sn], br[min(n0 + 3, last) * b_sn],
+                                   br[min(n0 + 4, last) * b_sn], br[min(n0 + 5, last) * b_sn],
+                                   br[min(n0 + 6, last) * b_sn], br[min(n0 + 7, last) * b_sn],
+                                   br[min(n0 + 8, last) * b_sn], br[min(n0 + 9, last) * b_sn],
+                                   br[min(n0 + 10, last) * b_sn], br[min(n0 + 11, last) * b_sn],
+                                   br[min(n0 + 12, last) * b_sn], br[min(n0 + 13, last) * b_sn],
+                                   br[min(n0 + 14, last) * b_sn], br[min(n0 + 15, last) * b_sn]);
+            acc += ar[k * a_sk] * bv;
+        }
     }
     float out[16];
     vstore16(acc, 0, out);
@@ -270,13 +272,16 @@ __kernel void gemm_small_rows(int M, int N, int K, __global const float *a, int 
 }
 
 /* Column n (gid 0) of C, rows 8 gid 1 .. + 7, when both operands run along
- * k (a_sk = b_sk = 1: x w^T, a layer's forward): 8 dot products over k in
- * 8-float blocks. Range (N, ceil(M / 8), batch). */
-__kernel void gemm_small_dots(int M, int N, int K, __global const float *a, int a_off, int a_sb, int a_sm,
-                              __global const float *b, int b_off, int b_sb, int b_sn, __global float *c, int c_off,
-                              int c_sb)
+ * k (a_sk = b_sk = 1, which the host checks: x w^T, a layer's forward): 8
+ * dot products over k in 8-float blocks. The same arguments as
+ * gemm_small_rows. Range (N, ceil(M / 8), batch). */
+__kernel void gemm_small_dots(int M, int N, int K, __global const float *a, int a_off, int a_sm, int a_sk, int a_sb,
+                              __global const float *b, int b_off, int b_sk, int b_sn, int b_sb, __global float *c,
+                              int c_off, int c_sb)
 {
     const int n = get_global_id(0), m0 = get_global_id(1) * 8, batch = get_global_id(2);
+    (void)a_sk; /* both 1 */
+    (void)b_sk;
     if (n >= N || m0 >= M)
         return;
     __global const float *bc = b + b_off + batch * b_sb + n * b_sn;

@@ -36,6 +36,45 @@ typedef struct gemm_dims {
     int gv, gmr;     /* gemm_vec's columns and rows per work-item (GV, GMR) */
 } gemm_dims;
 
+/* Where op(A) and op(B) lie in the stored operands:
+ * op(A)[m][k] = a[m * a_sm + k * a_sk]; op(B)[k][n] = b[k * b_sk + n * b_sn]. */
+typedef struct operand_strides {
+    int a_sm, a_sk, b_sk, b_sn;
+} operand_strides;
+
+static operand_strides strides_of(const gemm_dims *d, int ta, int tb)
+{
+    return (operand_strides){.a_sm = ta ? 1 : d->lda, .a_sk = ta ? d->lda : 1, .b_sk = tb ? 1 : d->ldb,
+                             .b_sn = tb ? d->ldb : 1};
+}
+
+/* One operand's arguments: storage, offset, its two strides, the floats
+ * between batch entries. */
+static void push_operand(sg2_args *args, const sg2_tensor *t, int s1, int s2, int per_batch)
+{
+    sg2_args_mem(args, t->buf->mem);
+    sg2_args_int(args, (int)t->offset);
+    sg2_args_int(args, s1);
+    sg2_args_int(args, s2);
+    sg2_args_int(args, per_batch);
+}
+
+/* The arguments the unpacked kernels share (gemm_tiled, gemm_small_rows,
+ * gemm_small_dots): the sizes, A, B, then C with its offset and batch
+ * stride. */
+static void push_operands(sg2_args *args, const gemm_dims *d, const operand_strides *s, const sg2_tensor *a,
+                          const sg2_tensor *b, const sg2_tensor *c)
+{
+    sg2_args_int(args, d->M);
+    sg2_args_int(args, d->N);
+    sg2_args_int(args, d->K);
+    push_operand(args, a, s->a_sm, s->a_sk, d->M * d->K);
+    push_operand(args, b, s->b_sk, s->b_sn, d->K * d->N);
+    sg2_args_mem(args, c->buf->mem);
+    sg2_args_int(args, (int)c->offset);
+    sg2_args_int(args, d->M * d->N);
+}
+
 static void matmul_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gy, const int *needs, sg2_tensor **gin)
 {
     const matmul_params *p = (const matmul_params *)node->params;
@@ -141,26 +180,9 @@ static sg2_status gemm_own_local(sg2_ctx *ctx, const gemm_dims *d, int ta, int t
     const sg2_kernel_entry *k = own_kernel(ctx, &t);
     if (!k)
         return ctx->err.status;
-    /* op(A)[m][k] = a[m * a_sm + k * a_sk]; op(B)[k][n] = b[k * b_sk + n * b_sn]. */
-    int a_sm = ta ? 1 : d->lda, a_sk = ta ? d->lda : 1;
-    int b_sk = tb ? 1 : d->ldb, b_sn = tb ? d->ldb : 1;
+    operand_strides s = strides_of(d, ta, tb);
     sg2_args args = sg2_args_begin(k);
-    sg2_args_int(&args, d->M);
-    sg2_args_int(&args, d->N);
-    sg2_args_int(&args, d->K);
-    sg2_args_mem(&args, a->buf->mem);
-    sg2_args_int(&args, (int)a->offset);
-    sg2_args_int(&args, a_sm);
-    sg2_args_int(&args, a_sk);
-    sg2_args_int(&args, d->M * d->K);
-    sg2_args_mem(&args, b->buf->mem);
-    sg2_args_int(&args, (int)b->offset);
-    sg2_args_int(&args, b_sk);
-    sg2_args_int(&args, b_sn);
-    sg2_args_int(&args, d->K * d->N);
-    sg2_args_mem(&args, c->buf->mem);
-    sg2_args_int(&args, (int)c->offset);
-    sg2_args_int(&args, d->M * d->N);
+    push_operands(&args, d, &s, a, b, c);
     size_t local[3] = {(size_t)(t.tsn / t.wptn), (size_t)(t.tsm / t.wptm), 1};
     size_t global[3] = {(size_t)((d->N + t.tsn - 1) / t.tsn) * local[0],
                         (size_t)((d->M + t.tsm - 1) / t.tsm) * local[1], (size_t)d->batch};
@@ -229,11 +251,9 @@ static sg2_status gemm_own_vec(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb,
                                const sg2_tensor *b, sg2_tensor *c)
 {
     size_t mark = sg2_scope_begin(ctx);
-    /* op(A)[m][k] = a[m * a_sm + k * a_sk]; op(B)[k][n] = b[k * b_sk + n * b_sn] */
-    int a_sm = ta ? 1 : d->lda, a_sk = ta ? d->lda : 1;
-    int b_sk = tb ? 1 : d->ldb, b_sn = tb ? d->ldb : 1;
-    sg2_tensor *ap = gemm_pack(ctx, a, d->batch, d->K, d->M, d->gmr, a_sk, a_sm, d->M * d->K);
-    sg2_tensor *bp = ap ? gemm_pack(ctx, b, d->batch, d->K, d->N, d->gv, b_sk, b_sn, d->K * d->N) : NULL;
+    operand_strides s = strides_of(d, ta, tb);
+    sg2_tensor *ap = gemm_pack(ctx, a, d->batch, d->K, d->M, d->gmr, s.a_sk, s.a_sm, d->M * d->K);
+    sg2_tensor *bp = ap ? gemm_pack(ctx, b, d->batch, d->K, d->N, d->gv, s.b_sk, s.b_sn, d->K * d->N) : NULL;
     if (bp)
         sg2_gemm_vec_packed(ctx, d->batch, d->M, d->N, d->K, d->gv, d->gmr, 1, ap, (int)(ap->numel / d->batch), bp,
                             (int)(bp->numel / d->batch), c, d->M * d->N);
@@ -246,31 +266,13 @@ static sg2_status gemm_own_vec(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb,
 static sg2_status gemm_small(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb, const sg2_tensor *a,
                              const sg2_tensor *b, sg2_tensor *c)
 {
-    int a_sm = ta ? 1 : d->lda, a_sk = ta ? d->lda : 1;
-    int b_sk = tb ? 1 : d->ldb, b_sn = tb ? d->ldb : 1;
-    int dots = a_sk == 1 && b_sk == 1;
+    operand_strides s = strides_of(d, ta, tb);
+    int dots = s.a_sk == 1 && s.b_sk == 1;
     const sg2_kernel_entry *k = sg2_kernel(ctx, "matmul.cl", dots ? "gemm_small_dots" : "gemm_small_rows", NULL);
     if (!k)
         return ctx->err.status;
     sg2_args args = sg2_args_begin(k);
-    sg2_args_int(&args, d->M);
-    sg2_args_int(&args, d->N);
-    sg2_args_int(&args, d->K);
-    sg2_args_mem(&args, a->buf->mem);
-    sg2_args_int(&args, (int)a->offset);
-    sg2_args_int(&args, d->M * d->K);
-    sg2_args_int(&args, a_sm);
-    if (!dots)
-        sg2_args_int(&args, a_sk);
-    sg2_args_mem(&args, b->buf->mem);
-    sg2_args_int(&args, (int)b->offset);
-    sg2_args_int(&args, d->K * d->N);
-    if (!dots)
-        sg2_args_int(&args, b_sk);
-    sg2_args_int(&args, b_sn);
-    sg2_args_mem(&args, c->buf->mem);
-    sg2_args_int(&args, (int)c->offset);
-    sg2_args_int(&args, d->M * d->N);
+    push_operands(&args, d, &s, a, b, c);
     size_t global[3] = {dots ? (size_t)d->N : (size_t)(d->N + 15) / 16,
                         dots ? (size_t)(d->M + 7) / 8 : (size_t)d->M, (size_t)d->batch};
     return sg2_launch(ctx->rt, &args, 3, global, NULL, &ctx->err);
