@@ -155,6 +155,38 @@ __kernel void scale_channels_vec(int n8, int inner, __global const float *x, int
     }
 }
 
+/* scale_channels for short rows (a filter's taps): a work-item per row, no
+ * division per element (the element kernel's runtime divisor made it
+ * scalar on x86). Range (rows). */
+__kernel void scale_channels_rows(int rows, int inner, __global const float *x, int x_off, __global const float *s,
+                                  int s_off, __global float *y, int y_off)
+{
+    int r = get_global_id(0);
+    if (r >= rows)
+        return;
+    float sr = s[s_off + r];
+    __global const float *xr = x + x_off + r * inner;
+    __global float *yr = y + y_off + r * inner;
+    for (int j = 0; j < inner; j++)
+        yr[j] = xr[j] * sr;
+}
+
+/* channel_dot for rows shorter than a work-group (a filter's taps, whose
+ * sums of squares the demodulation takes): a work-item per row instead of
+ * a work-group with most of its items idle. Range (rows). */
+__kernel void channel_dot_rows(int rows, int inner, __global const float *a, int a_off, __global const float *b,
+                               int b_off, __global float *d, int d_off)
+{
+    int r = get_global_id(0);
+    if (r >= rows)
+        return;
+    __global const float *ar = a + a_off + r * inner, *br = b + b_off + r * inner;
+    float acc = 0.0f;
+    for (int j = 0; j < inner; j++)
+        acc += ar[j] * br[j];
+    d[d_off + r] = acc;
+}
+
 /* d[r] = sum_j a[r, j] * b[r, j]: the styles' and demodulation
  * coefficients' gradients (the adjoint of scale_channels). One work-group
  * per row, reduced in local memory. Range (MC_WG, rows). */

@@ -24,7 +24,7 @@
  * modulated filter without materialising it. */
 static sg2_tensor *demod_coefs(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *styles)
 {
-    sg2_tensor *wsq = sg2_sum(ctx, sg2_square(ctx, weight), 0xC, 0); /* [Cout, Cin] */
+    sg2_tensor *wsq = sg2_channel_sq(ctx, weight); /* [Cout, Cin] */
     return sg2_rsqrt(ctx, sg2_add_scalar(ctx, sg2_matmul(ctx, sg2_square(ctx, styles), wsq, 0, 1), 1e-8f));
 }
 
@@ -133,12 +133,10 @@ static void modconv_weight_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tens
         sg2_tensor *gq = sg2_scale(ctx, sg2_mul(ctx, gd, sg2_square(ctx, d)), -0.5f);
         if (needs[0]) {
             sg2_tensor *gwsq = sg2_matmul(ctx, gq, sg2_square(ctx, s), 1, 0); /* [Cout, Cin] */
-            sg2_tensor *gw2 = sg2_mul(ctx, sg2_scale(ctx, w, 2.0f),
-                                      sg2_reshape(ctx, gwsq, 4, (const int64_t[]){co, ci, 1, 1}));
-            gw = sg2_add(ctx, gw, gw2);
+            gw = sg2_add(ctx, gw, sg2_scale_channels(ctx, w, sg2_scale(ctx, gwsq, 2.0f)));
         }
         if (needs[1]) {
-            sg2_tensor *wsq = sg2_sum(ctx, sg2_square(ctx, w), 0xC, 0);
+            sg2_tensor *wsq = sg2_channel_sq(ctx, w);
             gs = sg2_add(ctx, gs, sg2_mul(ctx, sg2_scale(ctx, s, 2.0f), sg2_matmul(ctx, gq, wsq, 0, 0)));
         }
     }
@@ -283,6 +281,10 @@ static void channel_dot_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor 
 static const sg2_op_def scale_channels_def = {"scale_channels", scale_channels_backward};
 static const sg2_op_def channel_dot_def = {"channel_dot", channel_dot_backward};
 
+/* Rows of at most SHORT_ROW elements (a filter's taps) take a work-item
+ * each: scale_channels_rows, channel_dot_rows. */
+#define SHORT_ROW 32
+
 /* Elements per (n, c) row of x[N, C, ...], or 0 (error recorded) when x is
  * not at least 2-D or too large for the kernels' int indices. */
 static int row_len(sg2_ctx *ctx, const char *op, const sg2_tensor *x)
@@ -307,11 +309,14 @@ sg2_tensor *sg2_scale_channels(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *s)
         return sg2_fail(ctx, SG2_ERR_SHAPE, "scale_channels: scales %s do not match x %s",
                         sg2_shape_str(s, ss, sizeof ss), sg2_shape_str(x, sx, sizeof sx));
     sg2_tensor *y = sg2_tensor_empty(ctx, x->ndim, x->shape);
-    int vec = inner % 8 == 0; /* rows of whole vectors: scale_channels_vec */
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "modconv.cl", vec ? "scale_channels_vec" : "scale_channels", NULL);
+    /* rows of whole vectors of 8, short rows (a work-item each), else an
+     * element per work-item */
+    int vec = inner % 8 == 0, rows = !vec && inner <= SHORT_ROW;
+    const sg2_kernel_entry *k = sg2_kernel(
+        ctx, "modconv.cl", vec ? "scale_channels_vec" : rows ? "scale_channels_rows" : "scale_channels", NULL);
     if (!y || !k)
         return NULL;
-    size_t units = (size_t)x->numel / (vec ? 8 : 1);
+    size_t units = (size_t)x->numel / (vec ? 8 : rows ? (size_t)inner : 1);
     sg2_args a = sg2_args_begin(k);
     sg2_args_int(&a, (int)units);
     sg2_args_int(&a, inner);
@@ -329,6 +334,32 @@ sg2_tensor *sg2_scale_channels(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *s)
     return y;
 }
 
+/* d[N, C] = sum over each row of a * b, or NULL (error recorded): a
+ * work-group per row, or a work-item per short row. */
+static sg2_tensor *channel_dot_launch(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b, int inner)
+{
+    int rows = (int)(a->shape[0] * a->shape[1]), short_rows = inner <= SHORT_ROW, wg = modconv_wg(ctx);
+    sg2_tensor *d = sg2_tensor_empty(ctx, 2, a->shape);
+    const sg2_kernel_entry *k = short_rows ? sg2_kernel(ctx, "modconv.cl", "channel_dot_rows", NULL)
+                                           : modconv_kernel(ctx, "channel_dot", 1, wg, 0);
+    if (!d || !k)
+        return NULL;
+    sg2_args g = sg2_args_begin(k);
+    if (short_rows)
+        sg2_args_int(&g, rows);
+    sg2_args_int(&g, inner);
+    sg2_args_mem(&g, a->buf->mem);
+    sg2_args_int(&g, (int)a->offset);
+    sg2_args_mem(&g, b->buf->mem);
+    sg2_args_int(&g, (int)b->offset);
+    sg2_args_mem(&g, d->buf->mem);
+    sg2_args_int(&g, (int)d->offset);
+    if (short_rows)
+        return sg2_launch1d(ctx, &g, (size_t)rows) ? NULL : d;
+    size_t local[3] = {(size_t)wg, 1, 1}, global[3] = {(size_t)wg, (size_t)rows, 1};
+    return sg2_launch(ctx->rt, &g, 3, global, local, &ctx->err) ? NULL : d;
+}
+
 sg2_tensor *sg2_channel_dot(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b)
 {
     SG2_OP_GUARD(ctx, a, b);
@@ -339,26 +370,36 @@ sg2_tensor *sg2_channel_dot(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b)
     if (!sg2_shape_equal(a, b))
         return sg2_fail(ctx, SG2_ERR_SHAPE, "channel_dot: %s and %s differ in shape", sg2_shape_str(a, sa, sizeof sa),
                         sg2_shape_str(b, sb, sizeof sb));
-    int wg = modconv_wg(ctx);
-    sg2_tensor *d = sg2_tensor_empty(ctx, 2, a->shape);
-    const sg2_kernel_entry *k = modconv_kernel(ctx, "channel_dot", 1, wg, 0);
-    if (!d || !k)
-        return NULL;
-    sg2_args g = sg2_args_begin(k);
-    sg2_args_int(&g, inner);
-    sg2_args_mem(&g, a->buf->mem);
-    sg2_args_int(&g, (int)a->offset);
-    sg2_args_mem(&g, b->buf->mem);
-    sg2_args_int(&g, (int)b->offset);
-    sg2_args_mem(&g, d->buf->mem);
-    sg2_args_int(&g, (int)d->offset);
-    size_t local[3] = {(size_t)wg, 1, 1}, global[3] = {(size_t)wg, (size_t)(a->shape[0] * a->shape[1]), 1};
-    if (sg2_launch(ctx->rt, &g, 3, global, local, &ctx->err))
-        return NULL;
+    sg2_tensor *d = channel_dot_launch(ctx, a, b, inner);
     sg2_tensor *in[2] = {a, b};
-    if (sg2_autograd_wants(ctx, in, 2))
+    if (d && sg2_autograd_wants(ctx, in, 2))
         sg2_autograd_record(ctx, d, &channel_dot_def, in, 2, NULL, 0, NULL, 0);
     return d;
+}
+
+/* ---- channel_sq: each row's sum of squares -------------------------------
+ * The demodulation's filter norms sum_k w[o, i, k]^2 in one pass, and
+ * backward gx = scale_channels(x, 2 gq) in one more: the composed
+ * sum(square(w)) took a square and a sum forward and an expand, a scale and
+ * a multiply over the whole weight backward. Differentiable again through
+ * scale_channels. */
+static void channel_sq_backward(sg2_ctx *ctx, const sg2_node *node, sg2_tensor *gq, const int *needs,
+                                sg2_tensor **gin)
+{
+    if (needs[0])
+        gin[0] = sg2_scale_channels(ctx, node->in[0], sg2_scale(ctx, gq, 2.0f));
+}
+
+static const sg2_op_def channel_sq_def = {"channel_sq", channel_sq_backward};
+
+sg2_tensor *sg2_channel_sq(sg2_ctx *ctx, sg2_tensor *x)
+{
+    SG2_OP_GUARD(ctx, x);
+    int inner = row_len(ctx, "channel_sq", x);
+    sg2_tensor *q = inner ? channel_dot_launch(ctx, x, x, inner) : NULL;
+    if (q && sg2_autograd_wants(ctx, &x, 1))
+        sg2_autograd_record(ctx, q, &channel_sq_def, &x, 1, NULL, 0, NULL, 0);
+    return q;
 }
 
 /* ---- modulated convolution --------------------------------------------- */

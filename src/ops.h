@@ -154,5 +154,8 @@ sg2_tensor *sg2_modconv_weight(sg2_ctx *ctx, sg2_tensor *weight, sg2_tensor *sty
 sg2_tensor *sg2_scale_channels(sg2_ctx *ctx, sg2_tensor *x, sg2_tensor *s);
 /* d[n, c] = sum over the trailing axes of a * b (a, b [N, C, ...]). */
 sg2_tensor *sg2_channel_dot(sg2_ctx *ctx, sg2_tensor *a, sg2_tensor *b);
+/* q[n, c] = sum over the trailing axes of x^2 (x [N, C, ...]): the
+ * demodulation's filter norms, channel_dot(x, x) with a one-pass backward. */
+sg2_tensor *sg2_channel_sq(sg2_ctx *ctx, sg2_tensor *x);
 
 #endif

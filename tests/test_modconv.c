@@ -330,10 +330,11 @@ typedef struct sc_case {
     int64_t shape[4];
 } sc_case;
 
-/* 2-D (one element per row), rows shorter and longer than a work-group,
- * rows of whole vectors of 8 (scale_channels_vec) */
-static const sc_case sc_cases[] = {{4, {3, 5, 7, 6}}, {2, {4, 9}},         {3, {2, 3, 130}},
-                                   {4, {1, 2, 1, 1}}, {4, {2, 3, 4, 8}}, {3, {3, 2, 40}}};
+/* 2-D (one element per row), short rows (a work-item each: 3x3 taps, 1),
+ * rows longer than that and than a work-group, rows of whole vectors of 8
+ * (scale_channels_vec) */
+static const sc_case sc_cases[] = {{4, {3, 5, 7, 6}}, {2, {4, 9}},         {3, {2, 3, 130}}, {4, {5, 6, 3, 3}},
+                                   {4, {1, 2, 1, 1}}, {4, {2, 3, 4, 8}}, {3, {3, 2, 40}},  {3, {2, 3, 31}}};
 #define N_SC ((int)(sizeof sc_cases / sizeof sc_cases[0]))
 
 static int sc_rows(const sc_case *c) { return (int)(c->shape[0] * c->shape[1]); }
@@ -467,6 +468,64 @@ START_TEST(test_scale_channels_second_order)
 }
 END_TEST
 
+/* channel_sq(x) = sum of squares per row: forward against the double
+ * reference, d/dx against central differences, and the second order:
+ * g = d<q, channel_sq(x)>/dx = 2 q x kept on the graph, S = sum(g^2),
+ * dS/dx against central differences of S. */
+static void sq_fn(double *d, const double *x, void *user)
+{
+    const sc_case *c = user;
+    sg2_ref_channel_dot(d, x, x, sc_rows(c), sc_inner(c));
+}
+
+static void sq_penalty(double *out, const double *x, void *user)
+{
+    const sc_second *u = user;
+    int inner = sc_inner(u->c);
+    double acc = 0;
+    for (long i = 0; i < (long)sc_rows(u->c) * inner; i++) {
+        double g = 2 * u->q[i / inner] * x[i];
+        acc += g * g;
+    }
+    out[0] = acc;
+}
+
+START_TEST(test_channel_sq)
+{
+    sg2_ctx *ctx = sg2_test_ctx();
+    for (int t = 0; t < N_SC; t++) {
+        const sc_case *c = &sc_cases[t];
+        long n = (long)sc_rows(c) * sc_inner(c), rows = sc_rows(c);
+        double *x = malloc(sizeof(double) * (size_t)n), *q = malloc(sizeof(double) * (size_t)rows);
+        double *gq = malloc(sizeof(double) * (size_t)rows), *h = malloc(sizeof(double) * (size_t)n), one = 1;
+        sg2_test_uniform(x, n, -1, 1, 700 + (uint64_t)t);
+        sg2_test_uniform(gq, rows, -1, 1, 720 + (uint64_t)t);
+        size_t mark = sg2_scope_begin(ctx);
+        sg2_tensor *tx = sg2_test_tensor(ctx, c->ndim, c->shape, x), *g = NULL, *gx = NULL;
+        sg2_tensor_set_requires_grad(tx, 1);
+        char what[64];
+        sg2_tensor *tq = sg2_channel_sq(ctx, tx);
+        ck_assert_msg(tq != NULL, "%s", ctx->err.msg);
+        sq_fn(q, x, (void *)c);
+        snprintf(what, sizeof what, "channel_sq case %d", t);
+        sg2_test_assert_close(ctx, tq, q, rows, what);
+        sg2_tensor *tgq = sg2_test_tensor(ctx, 2, c->shape, gq);
+        ck_assert_msg(sg2_autograd_grad(ctx, 1, &tq, &tgq, 1, &tx, 1, &g) == SG2_OK, "%s", ctx->err.msg);
+        sg2_test_fd_vjp(sq_fn, (void *)c, x, n, gq, rows, h, 1e-6);
+        snprintf(what, sizeof what, "channel_sq d/dx case %d", t);
+        sg2_test_assert_close(ctx, g, h, n, what);
+        sg2_tensor *S = sg2_sum_all(ctx, sg2_square(ctx, g));
+        ck_assert_msg(sg2_autograd_grad(ctx, 1, &S, NULL, 1, &tx, 0, &gx) == SG2_OK, "%s", ctx->err.msg);
+        sc_second u = {c, gq};
+        sg2_test_fd_vjp(sq_penalty, &u, x, n, &one, 1, h, 1e-5);
+        snprintf(what, sizeof what, "d/dx sum((d<q, channel_sq>/dx)^2) case %d", t);
+        sg2_test_assert_close(ctx, gx, h, n, what);
+        sg2_scope_end(ctx, mark, NULL, 0);
+        free(x), free(q), free(gq), free(h);
+    }
+}
+END_TEST
+
 START_TEST(test_modconv_weight_bad_input)
 {
     sg2_ctx *ctx = sg2_test_ctx();
@@ -501,6 +560,7 @@ int main(void)
     tcase_add_test(tc, test_modconv_layer_epilogue);
     tcase_add_test(tc, test_scale_channels_channel_dot);
     tcase_add_test(tc, test_scale_channels_second_order);
+    tcase_add_test(tc, test_channel_sq);
     tcase_add_test(tc, test_modconv_weight_bad_input);
     suite_add_tcase(s, tc);
     return sg2_test_run(s) != 0;
