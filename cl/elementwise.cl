@@ -212,6 +212,22 @@ static void kahan_add(float *sum, float *comp, float v)
     *sum = t;
 }
 
+/* kahan_add on four independent sums. */
+static void kahan_add4(float4 *sum, float4 *comp, float4 v)
+{
+    float4 y = v - *comp, t = *sum + y;
+    *comp = (t - *sum) - y;
+    *sum = t;
+}
+
+/* The sum of the 8 floats at p, pairwise. */
+static float block_sum8(__global const float *p)
+{
+    float8 b = vload8(0, p);
+    float4 h = b.lo + b.hi;
+    return (h.s0 + h.s1) + (h.s2 + h.s3);
+}
+
 __kernel void reduce_sum(int n_out, int n_red, int n_split,
                          int8 keep, int8 keep_strides, int8 red, int8 red_strides,
                          __global const float *x, int x_off,
@@ -225,6 +241,10 @@ __kernel void reduce_sum(int n_out, int n_red, int n_split,
     int part_len = (n_red + n_split - 1) / n_split;
     int r_begin = min(n_red, split * part_len), r_stop = min(n_red, r_begin + part_len);
     float sum = 0.0f, comp = 0.0f;
+    /* Long sums take four terms (or blocks) at a time into four independent
+     * compensated sums, the lanes of sum4: the chain of dependent
+     * operations, not the loads, bounded them one term at a time. */
+    float4 sum4 = (float4)(0.0f), comp4 = (float4)(0.0f);
     /* No early return: every work-item must reach the barriers. */
     if (o < n_out && n_split == 1 && red.s0 == 1 && red.s1 == 1 && red.s2 == 1 && red.s3 == 1 && red.s5 >= EW_SUB) {
         /* At most two summed axes (after the host merged them: a bias
@@ -247,24 +267,37 @@ __kernel void reduce_sum(int n_out, int n_red, int n_split,
              * which cuts the compensation's chain of dependent operations
              * to an eighth; block j of a row is work-item j % EW_SUB's, the
              * tail past the last whole block is spread the same way */
-            int whole = red.s5 / 8 * 8;
+            int whole = red.s5 / 8 * 8, step = EW_SUB * 8;
             for (int m = 0; m < red.s4; m++) {
                 __global const float *p = xo + m * red_strides.s4;
-                for (int k = sub * 8; k < whole; k += EW_SUB * 8) {
-                    float8 b = vload8(0, p + k);
-                    float4 h = b.lo + b.hi;
-                    kahan_add(&sum, &comp, (h.s0 + h.s1) + (h.s2 + h.s3));
-                }
-                for (int k = whole + sub; k < red.s5; k += EW_SUB)
+                int k = sub * 8;
+                for (; k + 3 * step < whole; k += 4 * step)
+                    kahan_add4(&sum4, &comp4,
+                               (float4)(block_sum8(p + k), block_sum8(p + k + step), block_sum8(p + k + 2 * step),
+                                        block_sum8(p + k + 3 * step)));
+                for (; k < whole; k += step)
+                    kahan_add(&sum, &comp, block_sum8(p + k));
+                for (k = whole + sub; k < red.s5; k += EW_SUB)
                     kahan_add(&sum, &comp, p[k]);
             }
         } else {
+            /* strided terms (a sum over channels), four at a time too */
+            int st = red_strides.s5;
             for (int m = 0; m < red.s4; m++) {
                 __global const float *p = xo + m * red_strides.s4;
-                for (int k = sub; k < red.s5; k += EW_SUB)
-                    kahan_add(&sum, &comp, p[k * red_strides.s5]);
+                int k = sub;
+                for (; k + 3 * EW_SUB < red.s5; k += 4 * EW_SUB)
+                    kahan_add4(&sum4, &comp4,
+                               (float4)(p[k * st], p[(k + EW_SUB) * st], p[(k + 2 * EW_SUB) * st],
+                                        p[(k + 3 * EW_SUB) * st]));
+                for (; k < red.s5; k += EW_SUB)
+                    kahan_add(&sum, &comp, p[k * st]);
             }
         }
+        kahan_add(&sum, &comp, sum4.s0 - comp4.s0);
+        kahan_add(&sum, &comp, sum4.s1 - comp4.s1);
+        kahan_add(&sum, &comp, sum4.s2 - comp4.s2);
+        kahan_add(&sum, &comp, sum4.s3 - comp4.s3);
     } else if (o < n_out && n_red <= SHORT_SUM) {
         int base = x_off + strided_offset(o, keep, keep_strides);
         for (int r = r_begin + sub; r < r_stop; r += EW_SUB)

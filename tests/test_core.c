@@ -360,6 +360,46 @@ START_TEST(test_sum_in_parts)
 }
 END_TEST
 
+/* Contiguous rows, as a bias gradient sums [N, H*W] per channel: axes 0
+ * and 2 of [3, 5, 2083] with 1, 4 and 64 work-items per output, so each
+ * takes its blocks of 8 four at a time (four compensated sums), then one at
+ * a time, then the tail of 3. Strided terms, as a noise gradient sums over
+ * channels: axes 0 and 1 of the same values as [3, 2083, 5], four terms at
+ * a time, then the rest. Each within 1e-6 of the double sum of the float
+ * inputs. */
+START_TEST(test_sum_rows)
+{
+    sg2_ctx *ctx = sg2_test_ctx();
+    enum { A = 3, B = 5, C = 2083 };
+    double *x = malloc(sizeof(double) * A * B * C), r[B] = {0}, rs[B] = {0};
+    sg2_test_uniform(x, A * B * C, 0, 1, 16);
+    for (int a = 0; a < A; a++)
+        for (int b = 0; b < B; b++)
+            for (int c = 0; c < C; c++) {
+                r[b] += (float)x[(a * B + b) * C + c];
+                rs[b] += (float)x[(a * C + c) * B + b];
+            }
+    static const char *const subs[] = {"1", "4", "64"};
+    for (int k = 0; k < 3; k++) {
+        setenv("SG2_REDUCE_SUB", subs[k], 1);
+        size_t mark = sg2_scope_begin(ctx);
+        double *got = sg2_test_read(ctx, sg2_sum(ctx, sg2_test_tensor(ctx, 3, SHAPE(A, B, C), x), 0x5, 0));
+        double *got_s = sg2_test_read(ctx, sg2_sum(ctx, sg2_test_tensor(ctx, 3, SHAPE(A, C, B), x), 0x3, 0));
+        for (int b = 0; b < B; b++) {
+            ck_assert_msg(fabs(got[b] - r[b]) / r[b] < 1e-6, "row sum %d, %s per output: %.9g vs %.9g", b, subs[k],
+                          got[b], r[b]);
+            ck_assert_msg(fabs(got_s[b] - rs[b]) / rs[b] < 1e-6, "strided sum %d, %s per output: %.9g vs %.9g", b,
+                          subs[k], got_s[b], rs[b]);
+        }
+        free(got);
+        free(got_s);
+        sg2_scope_end(ctx, mark, NULL, 0);
+    }
+    unsetenv("SG2_REDUCE_SUB");
+    free(x);
+}
+END_TEST
+
 START_TEST(test_sum_large_accuracy)
 {
     /* A long sum in float32: Kahan compensation keeps it near the double sum. */
@@ -701,6 +741,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_unary);
     tcase_add_test(tc, test_affine_scalar);
     tcase_add_test(tc, test_sum_mean_axes);
+    tcase_add_test(tc, test_sum_rows);
     tcase_add_test(tc, test_sum_large_accuracy);
     tcase_add_test(tc, test_sum_in_parts);
     tcase_add_test(tc, test_sum_short);
