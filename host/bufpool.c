@@ -89,21 +89,27 @@ size_t sg2_bufpool_class(size_t bytes)
     return (bytes + step - 1) / step * step;
 }
 
-/* Best fit from the free list: the smallest cached buffer of the same class. */
+/* The free list of class cls (a value of sg2_bufpool_class): 0 for 256
+ * bytes, else 8 per power of two p <= cls plus cls's step above p. */
+static sg2_buffer **free_list_of(sg2_bufpool *pool, size_t cls)
+{
+    if (cls <= 256)
+        return &pool->free_lists[0];
+    int e = 63 - __builtin_clzll((unsigned long long)cls);
+    size_t k = cls >> (e - 3); /* 8..15: cls = k * p / 8 */
+    return &pool->free_lists[e * 8 + (int)k - 8];
+}
+
+/* A cached buffer of class cls, or NULL. */
 static sg2_buffer *take_cached(sg2_bufpool *pool, size_t cls)
 {
-    sg2_buffer **best = NULL;
-    for (sg2_buffer **b = &pool->free_list; *b; b = &(*b)->next_free)
-        if ((*b)->bytes == cls) {
-            best = b;
-            break;
-        }
-    if (!best)
+    sg2_buffer **list = free_list_of(pool, cls), *buf = *list;
+    if (!buf)
         return NULL;
-    sg2_buffer *buf = *best;
-    *best = buf->next_free;
+    *list = buf->next_free;
     buf->next_free = NULL;
     pool->bytes_cached -= buf->bytes;
+    pool->n_cached--;
     return buf;
 }
 
@@ -122,7 +128,7 @@ sg2_status sg2_bufpool_get(sg2_bufpool *pool, size_t bytes, sg2_buffer **out, sg
             return sg2_error_set(err, SG2_ERR_NOMEM, "out of host memory for a buffer record");
         cl_int rc;
         buf->mem = create_buffer(pool, cls, &rc);
-        if (rc != CL_SUCCESS && pool->free_list) {
+        if (rc != CL_SUCCESS && pool->n_cached) {
             /* Device memory may be held by cached buffers of other classes. */
             sg2_bufpool_trim(pool);
             buf->mem = create_buffer(pool, cls, &rc);
@@ -155,19 +161,23 @@ void sg2_buffer_release(sg2_buffer *buf)
     sg2_bufpool *pool = buf->pool;
     pool->bytes_in_use -= buf->bytes;
     pool->bytes_cached += buf->bytes;
-    buf->next_free = pool->free_list;
-    pool->free_list = buf;
+    pool->n_cached++;
+    sg2_buffer **list = free_list_of(pool, buf->bytes);
+    buf->next_free = *list;
+    *list = buf;
 }
 
 void sg2_bufpool_trim(sg2_bufpool *pool)
 {
-    while (pool->free_list) {
-        sg2_buffer *b = pool->free_list;
-        pool->free_list = b->next_free;
-        clReleaseMemObject(b->mem);
-        free(b);
-    }
+    for (int c = 0; c < SG2_POOL_CLASSES; c++)
+        while (pool->free_lists[c]) {
+            sg2_buffer *b = pool->free_lists[c];
+            pool->free_lists[c] = b->next_free;
+            clReleaseMemObject(b->mem);
+            free(b);
+        }
     pool->bytes_cached = 0;
+    pool->n_cached = 0;
 }
 
 void sg2_bufpool_free(sg2_bufpool *pool)

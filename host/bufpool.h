@@ -17,11 +17,18 @@ typedef struct sg2_buffer {
     struct sg2_buffer *next_free;
 } sg2_buffer;
 
+/* Size classes (sg2_bufpool_class): 256 bytes, then eight steps per power
+ * of two. */
+#define SG2_POOL_CLASSES (64 * 8)
+
 typedef struct sg2_bufpool {
     cl_context ctx;
-    sg2_buffer *free_list; /* cached buffers, any size */
+    /* cached buffers, a list per size class: a training step takes and
+     * returns thousands, and one list of every size was walked each time */
+    sg2_buffer *free_lists[SG2_POOL_CLASSES];
+    long n_cached;
     size_t bytes_in_use;   /* handed out now */
-    size_t bytes_cached;   /* sitting in free_list */
+    size_t bytes_cached;   /* sitting in free_lists */
     size_t peak_in_use;
     size_t max_alloc;      /* device's CL_DEVICE_MAX_MEM_ALLOC_SIZE */
     int huge_pages;        /* a CPU device: large buffers live in host memory on 2 MiB pages */

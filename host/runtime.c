@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "host/bincache.h"
+#include "host/fnv.h"
 #include "host/kernel_sources.h"
 
 static double now_seconds(void)
@@ -83,6 +84,7 @@ void sg2_runtime_free(sg2_runtime *rt)
     }
     free(rt->programs);
     free(rt->kernels);
+    free(rt->kernel_index);
     sg2_bufpool_free(&rt->pool);
     if (rt->queue)
         clReleaseCommandQueue(rt->queue);
@@ -237,16 +239,57 @@ sg2_status sg2_runtime_program(sg2_runtime *rt, const char *file, const char *op
     return SG2_OK;
 }
 
+static unsigned kernel_hash(const char *file, const char *name, const char *options)
+{
+    return sg2_fnv_str(sg2_fnv_str(sg2_fnv_str(SG2_FNV_BASIS, file), name), options ? options : "");
+}
+
+/* The index slot holding (file, name, options), or the empty slot where it
+ * would go. */
+static sg2_kernel_entry **index_slot(sg2_runtime *rt, unsigned h, const char *file, const char *name,
+                                     const char *options)
+{
+    unsigned mask = (unsigned)rt->index_cap - 1;
+    for (unsigned i = h & mask;; i = (i + 1) & mask) {
+        sg2_kernel_entry **slot = &rt->kernel_index[i], *e = *slot;
+        if (!e || (e->hash == h && strcmp(e->name, name) == 0 && strcmp(e->file, file) == 0 &&
+                   same(e->options, options)))
+            return slot;
+    }
+}
+
+/* Room in the index for one more kernel: 0, or -1 out of memory. */
+static int index_reserve(sg2_runtime *rt)
+{
+    if (2 * (rt->n_kernels + 1) <= rt->index_cap)
+        return 0;
+    int cap = rt->index_cap ? rt->index_cap * 2 : 16;
+    sg2_kernel_entry **index = calloc((size_t)cap, sizeof *index);
+    if (!index)
+        return -1;
+    free(rt->kernel_index);
+    rt->kernel_index = index;
+    rt->index_cap = cap;
+    for (int i = 0; i < rt->n_kernels; i++) {
+        sg2_kernel_entry *e = rt->kernels[i];
+        *index_slot(rt, e->hash, e->file, e->name, e->options) = e;
+    }
+    return 0;
+}
+
 sg2_status sg2_runtime_kernel(sg2_runtime *rt, const char *file, const char *name, const char *options,
                               const sg2_kernel_entry **out, sg2_error *err)
 {
-    for (int i = 0; i < rt->n_kernels; i++) {
-        sg2_kernel_entry *e = rt->kernels[i];
-        if (strcmp(e->name, name) == 0 && strcmp(e->file, file) == 0 && same(e->options, options)) {
-            *out = e;
+    unsigned h = kernel_hash(file, name, options);
+    if (rt->index_cap) {
+        sg2_kernel_entry *found = *index_slot(rt, h, file, name, options);
+        if (found) {
+            *out = found;
             return SG2_OK;
         }
     }
+    if (index_reserve(rt))
+        return sg2_error_set(err, SG2_ERR_NOMEM, "out of host memory for the kernel index");
     cl_program prog = NULL;
     sg2_status st = sg2_runtime_program(rt, file, options, &prog, err);
     if (st)
@@ -283,6 +326,8 @@ sg2_status sg2_runtime_kernel(sg2_runtime *rt, const char *file, const char *nam
                                   &e->max_work_group, NULL);
     if (rc != CL_SUCCESS)
         e->max_work_group = rt->dev.max_work_group;
+    e->hash = h;
+    *index_slot(rt, h, file, name, options) = e;
     rt->kernels[rt->n_kernels++] = e;
     *out = e;
     return SG2_OK;

@@ -15,6 +15,7 @@ typedef struct sg2_kernel_entry {
     cl_program program;
     cl_kernel kernel;
     size_t max_work_group; /* CL_KERNEL_WORK_GROUP_SIZE for this device */
+    unsigned hash;         /* of file, name and options: the lookup index's key */
 } sg2_kernel_entry;
 
 typedef struct sg2_program_entry {
@@ -33,6 +34,10 @@ typedef struct sg2_runtime {
     char cl_std[16];         /* "-cl-std=CL1.2" or CL1.1, from the device's OpenCL C */
     sg2_kernel_entry **kernels; /* each allocated once: callers may hold the pointers */
     int n_kernels, cap_kernels;
+    /* kernels by hash, open addressing, at most half full: every op looks
+     * its kernel up, thousands of times a training step */
+    sg2_kernel_entry **kernel_index;
+    int index_cap;
     sg2_program_entry *programs;
     int n_programs, cap_programs;
     double build_seconds;    /* total time spent building programs */

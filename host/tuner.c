@@ -1,5 +1,7 @@
 #include "host/tuner.h"
 
+#include "host/fnv.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -26,6 +28,10 @@ static struct {
     char fingerprint[17]; /* of the device it belongs to; "" = nothing loaded */
     sg2_tune_result *e;
     int n, cap;
+    /* entries by key hash (1 + position in e, 0 empty), open addressing, at
+     * most half full: every tuned op looks its key up */
+    int *index;
+    int index_cap;
 } table;
 
 static double now_seconds(void)
@@ -109,12 +115,38 @@ static void make_options(sg2_tune_result *r)
                                 r->values[i]);
 }
 
+/* The index slot of key, or the empty slot where it would go. */
+static int *index_slot(const char *key)
+{
+    unsigned mask = (unsigned)table.index_cap - 1;
+    for (unsigned i = sg2_fnv_str(SG2_FNV_BASIS, key) & mask;; i = (i + 1) & mask)
+        if (!table.index[i] || strcmp(table.e[table.index[i] - 1].key, key) == 0)
+            return &table.index[i];
+}
+
 static sg2_tune_result *find(const char *key)
 {
+    if (!table.index_cap)
+        return NULL;
+    int at = *index_slot(key);
+    return at ? &table.e[at - 1] : NULL;
+}
+
+/* Room in the index for one more entry: 1, or 0 out of memory. */
+static int index_reserve(void)
+{
+    if (2 * (table.n + 1) <= table.index_cap)
+        return 1;
+    int cap = table.index_cap ? table.index_cap * 2 : 16;
+    int *index = calloc((size_t)cap, sizeof *index);
+    if (!index)
+        return 0;
+    free(table.index);
+    table.index = index;
+    table.index_cap = cap;
     for (int i = 0; i < table.n; i++)
-        if (strcmp(table.e[i].key, key) == 0)
-            return &table.e[i];
-    return NULL;
+        *index_slot(table.e[i].key) = i + 1;
+    return 1;
 }
 
 /* Insert or replace the entry of r->key. */
@@ -133,13 +165,17 @@ static int put(const sg2_tune_result *r)
         table.e = g;
         table.cap = c;
     }
+    if (!index_reserve())
+        return 0;
     table.e[table.n++] = *r;
+    *index_slot(r->key) = table.n;
     return 1;
 }
 
 void sg2_tuner_reset(void)
 {
     free(table.e);
+    free(table.index);
     memset(&table, 0, sizeof table);
 }
 
@@ -203,8 +239,10 @@ static void load(const sg2_device_info *dev)
         fprintf(stderr, "stylegan2-cl: warning: ignoring damaged tuning cache %s (%s); using kernel defaults\n", path,
                 why);
         free(table.e);
+        free(table.index);
         table.e = NULL;
-        table.n = table.cap = 0;
+        table.index = NULL;
+        table.n = table.cap = table.index_cap = 0;
     }
     json_decref(root);
 }

@@ -630,6 +630,61 @@ START_TEST(test_scope_releases_buffers)
 }
 END_TEST
 
+/* The pool keeps a free list per size class: a released buffer comes back
+ * for a request of its class and only then, whatever else is cached, and a
+ * trim empties every list. */
+START_TEST(test_pool_size_classes)
+{
+    sg2_ctx *ctx = sg2_test_ctx();
+    sg2_bufpool *pool = &ctx->rt->pool;
+    sg2_bufpool_trim(pool);
+    /* 256 bytes; 288 (the next class); 1 MiB; 1 MiB + 1 (9/8 MiB) */
+    static const size_t sizes[] = {200, 257, 1u << 20, (1u << 20) + 1};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    sg2_buffer *b[N], *again;
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(sg2_bufpool_get(pool, sizes[i], &b[i], &ctx->err), SG2_OK);
+    ck_assert_uint_eq(b[1]->bytes, 288);
+    ck_assert_uint_eq(b[3]->bytes, (1u << 20) + (1u << 17));
+    for (int i = 0; i < N; i++)
+        sg2_buffer_release(b[i]);
+    ck_assert_int_eq(pool->n_cached, N);
+    long creates = pool->creates;
+    for (int i = N - 1; i >= 0; i--) {
+        ck_assert_int_eq(sg2_bufpool_get(pool, sg2_bufpool_class(sizes[i]), &again, &ctx->err), SG2_OK);
+        ck_assert_ptr_eq(again, b[i]);
+        sg2_buffer_release(again);
+    }
+    ck_assert_int_eq(pool->creates, creates);
+    /* a class with nothing cached: a new buffer */
+    ck_assert_int_eq(sg2_bufpool_get(pool, 3u << 20, &again, &ctx->err), SG2_OK);
+    ck_assert_int_eq(pool->creates, creates + 1);
+    sg2_buffer_release(again);
+    sg2_bufpool_trim(pool);
+    ck_assert_int_eq(pool->n_cached, 0);
+    ck_assert_uint_eq(pool->bytes_cached, 0);
+}
+END_TEST
+
+/* Kernel lookups: the same file, name and options give the same entry; other
+ * options another (the index grows past its first size as tests build). */
+START_TEST(test_kernel_lookup)
+{
+    sg2_ctx *ctx = sg2_test_ctx();
+    const sg2_kernel_entry *a = sg2_kernel(ctx, "elementwise.cl", "ew_unary", NULL);
+    const sg2_kernel_entry *b = sg2_kernel(ctx, "elementwise.cl", "ew_unary", "");
+    const sg2_kernel_entry *c = sg2_kernel(ctx, "elementwise.cl", "reduce_sum", "-DEW_WG=32");
+    const sg2_kernel_entry *d = sg2_kernel(ctx, "elementwise.cl", "reduce_sum", "-DEW_WG=16");
+    ck_assert_msg(a && b && c && d, "%s", ctx->err.msg);
+    ck_assert_ptr_eq(a, b);
+    ck_assert_ptr_ne(c, d);
+    ck_assert_ptr_eq(c, sg2_kernel(ctx, "elementwise.cl", "reduce_sum", "-DEW_WG=32"));
+    ck_assert_str_eq(d->options, "-DEW_WG=16");
+    ck_assert_ptr_null(sg2_kernel(ctx, "elementwise.cl", "no_such_kernel", NULL));
+    sg2_ctx_clear_error(ctx);
+}
+END_TEST
+
 /* On a CPU device, buffers of 2 MiB and more live in memory the pool maps on
  * huge-page boundaries (the driver uses it in place); smaller ones and
  * SG2_HUGE_PAGES=0 pools take the driver's own. Data round-trips either
@@ -752,6 +807,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_shared_subexpression);
     tcase_add_test(tc, test_scope_releases_buffers);
     tcase_add_test(tc, test_pool_huge_pages);
+    tcase_add_test(tc, test_pool_size_classes);
+    tcase_add_test(tc, test_kernel_lookup);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_kernel_dir_override);
     suite_add_tcase(s, tc);
