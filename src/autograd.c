@@ -168,6 +168,14 @@ sg2_status sg2_autograd_grad(sg2_ctx *ctx, int n_out, sg2_tensor *const *outputs
             return sg2_error_set(&ctx->err, SG2_ERR_ARG, "autograd: input %d is NULL", j);
 
     pass p = {.ctx = ctx, .id = ++ctx->pass_counter, .inputs = inputs, .n_in = n_in};
+    int own_lists = !ctx->ag_busy; /* the context's lists, unless a pass holds them */
+    if (own_lists) {
+        ctx->ag_busy = 1;
+        p.order = ctx->ag_order;
+        p.cap_order = ctx->ag_order_cap;
+        p.touched = ctx->ag_touched;
+        p.cap_touched = ctx->ag_touched_cap;
+    }
     size_t mark = sg2_scope_begin(ctx);
     int saved_mode = ctx->grad_enabled;
     ctx->grad_enabled = create_graph;
@@ -194,8 +202,16 @@ sg2_status sg2_autograd_grad(sg2_ctx *ctx, int n_out, sg2_tensor *const *outputs
         p.touched[k]->grad_acc = NULL;
         p.touched[k]->relevant = 0;
     }
-    free(p.order);
-    free(p.touched);
+    if (own_lists) {
+        ctx->ag_order = p.order;
+        ctx->ag_order_cap = p.cap_order;
+        ctx->ag_touched = p.touched;
+        ctx->ag_touched_cap = p.cap_touched;
+        ctx->ag_busy = 0;
+    } else {
+        free(p.order);
+        free(p.touched);
+    }
     ctx->grad_enabled = saved_mode;
     if (ctx->err.status) {
         for (int j = 0; j < n_in; j++)

@@ -21,6 +21,10 @@ void sg2_ctx_free(sg2_ctx *ctx)
     free(ctx->scope);
     ctx->scope = NULL;
     ctx->scope_cap = 0;
+    free(ctx->ag_order);
+    free(ctx->ag_touched);
+    ctx->ag_order = ctx->ag_touched = NULL;
+    ctx->ag_order_cap = ctx->ag_touched_cap = 0;
 }
 
 void sg2_ctx_clear_error(sg2_ctx *ctx)

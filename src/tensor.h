@@ -47,6 +47,10 @@ typedef struct sg2_ctx {
     sg2_tensor **scope;             /* autorelease stack */
     size_t scope_len, scope_cap;
     unsigned pass_counter;          /* autograd pass ids */
+    /* autograd's work lists, kept from pass to pass: growing them anew each
+     * time made large allocations, which consolidate malloc's free chunks */
+    struct sg2_tensor **ag_order, **ag_touched;
+    int ag_order_cap, ag_touched_cap, ag_busy;
     uint64_t rng_seed;              /* counter-based random stream: seed ... */
     uint64_t rng_offset;            /* ... and how many numbers were drawn */
 } sg2_ctx;
