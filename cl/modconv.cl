@@ -8,8 +8,10 @@
  * of which read or write the whole N x Cout x Cin x k x k tensor.
  *
  * sum_{i,k} a^2 = sum_i s[n,i]^2 wsq[o,i] with wsq[o,i] = sum_k w[o,i,k]^2,
- * which modconv_wsq computes once for all samples; modconv_demod turns that
- * into d[n,o], and the weight kernels read d and write the scaled rows.
+ * which channel_dot_rows (below) computes once for all samples, so the
+ * demodulation reads cin values per (n, o) instead of cin * taps;
+ * modconv_demod turns that into d[n,o], and the weight kernels read d and
+ * write the scaled rows.
  *
  * transposed = 1 writes y[n, i, o, k] instead: the [Cin, Cout/groups, k, k]
  * per-group layout a grouped transposed convolution takes (the up-sampling
@@ -24,21 +26,6 @@
 #ifndef MC_TAPS
 #define MC_TAPS 9
 #endif
-
-/* wsq[o, i] = sum_k w[o, i, k]^2: shared by every sample, so the
- * demodulation below reads cin values per (n, o) instead of cin * taps.
- * Range (cout * cin). */
-__kernel void modconv_wsq(int n_rows, __global const float *w, int w_off, __global float *wsq)
-{
-    int r = get_global_id(0);
-    if (r >= n_rows)
-        return;
-    __global const float *wr = w + w_off + r * MC_TAPS;
-    float acc = 0.0f;
-    for (int k = 0; k < MC_TAPS; k++)
-        acc += wr[k] * wr[k];
-    wsq[r] = acc;
-}
 
 /* Range (MC_WG, cout, N). */
 __kernel __attribute__((reqd_work_group_size(MC_WG, 1, 1)))

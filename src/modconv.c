@@ -91,7 +91,8 @@ static sg2_tensor *memo_keep(sg2_weight_memo *m, sg2_tensor *weight, int kind, i
 }
 
 /* ---- the modconv_weight op ------------------------------------------------
- * Forward: cl/modconv.cl (modconv_wsq, then one pass over the output).
+ * Forward: cl/modconv.cl (the filter norms by channel_sq, then one pass
+ * over the output).
  * Backward, with a = w s (broadcast), d = rsqrt(q),
  * q[n,o] = sum_{i,k} a^2 + 1e-8 = (s^2 @ wsq^T)[n,o] + 1e-8:
  *   through a:  gw += g sum_n gy d s,           gs += g sum_{o,k} gy d w
@@ -168,24 +169,18 @@ static const sg2_kernel_entry *modconv_kernel(sg2_ctx *ctx, const char *name, in
     return sg2_kernel(ctx, "modconv.cl", name, opts);
 }
 
-/* wsq[Cout, Cin] = sum over taps of weight^2 (modconv_wsq), or NULL (error
- * recorded). */
+/* wsq[Cout, Cin] = sum over taps of weight^2 (channel_sq, off the tape:
+ * the callers differentiate d themselves), or NULL (error recorded). */
 static sg2_tensor *weight_sq(sg2_ctx *ctx, sg2_tensor *weight, sg2_weight_memo *memo)
 {
     sg2_tensor *kept = memo_find(memo, weight, MEMO_WSQ, 0, 0);
     if (kept)
         return kept;
-    int64_t co = weight->shape[0], ci = weight->shape[1];
-    const sg2_kernel_entry *k = modconv_kernel(ctx, "modconv_wsq", (int)(weight->shape[2] * weight->shape[3]), 1, 0);
-    sg2_tensor *wsq = sg2_tensor_empty(ctx, 2, (const int64_t[]){co, ci});
-    if (!k || !wsq)
-        return NULL;
-    sg2_args a = sg2_args_begin(k);
-    sg2_args_int(&a, (int)(co * ci));
-    sg2_args_mem(&a, weight->buf->mem);
-    sg2_args_int(&a, (int)weight->offset);
-    sg2_args_mem(&a, wsq->buf->mem);
-    return sg2_launch1d(ctx, &a, (size_t)(co * ci)) ? NULL : memo_keep(memo, weight, MEMO_WSQ, 0, 0, wsq);
+    int saved = ctx->grad_enabled;
+    ctx->grad_enabled = 0;
+    sg2_tensor *wsq = sg2_channel_sq(ctx, weight);
+    ctx->grad_enabled = saved;
+    return wsq ? memo_keep(memo, weight, MEMO_WSQ, 0, 0, wsq) : NULL;
 }
 
 /* d[N, Cout] = rsqrt(s^2 @ wsq^T + 1e-8) by modconv_demod, for the weight
