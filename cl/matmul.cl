@@ -229,46 +229,63 @@ __kernel void gemm_vec(int M, int N, int K,
  * and op(B)[k][n] = b[b_off + batch * b_sb + k * b_sk + n * b_sn] in place
  * and write C[batch][m][n] (c_sb floats per batch). */
 
-/* Row m (gid 1) of C, columns 16 gid 0 .. + 15: the B row read along n, a
- * vector when b_sn is 1. Range (ceil(N / 16), M, batch). */
+/* Rows GSR_ROWS gid 1 .. of C, columns 16 gid 0 .. + 15: each B row strip,
+ * read along n (a vector when b_sn is 1), serves GSR_ROWS rows (one row per
+ * work-item re-read a [256, 4096] B eight times from beyond L2 at batch 8;
+ * the host takes fewer rows when that leaves too few work-items). Rows past
+ * M repeat the last one: their sums are not stored. Range (ceil(N / 16),
+ * ceil(M / GSR_ROWS), batch). */
+#ifndef GSR_ROWS
+#define GSR_ROWS 1
+#endif
 __kernel void gemm_small_rows(int M, int N, int K, __global const float *a, int a_off, int a_sm, int a_sk, int a_sb,
                               __global const float *b, int b_off, int b_sk, int b_sn, int b_sb, __global float *c,
                               int c_off, int c_sb)
 {
-    const int n0 = get_global_id(0) * 16, m = get_global_id(1), batch = get_global_id(2);
-    if (n0 >= N || m >= M)
+    const int n0 = get_global_id(0) * 16, m0 = get_global_id(1) * GSR_ROWS, batch = get_global_id(2);
+    if (n0 >= N || m0 >= M)
         return;
     const int last = N - 1;
-    __global const float *ar = a + a_off + batch * a_sb + m * a_sm;
+    __global const float *ab = a + a_off + batch * a_sb;
+    __global const float *ar[GSR_ROWS];
+#pragma unroll
+    for (int r = 0; r < GSR_ROWS; r++)
+        ar[r] = ab + min(m0 + r, M - 1) * a_sm;
     __global const float *bb = b + b_off + batch * b_sb;
-    float16 acc = (float16)(0.0f);
-    if (b_sn == 1 && n0 + 16 <= N) {
-        /* contiguous along n (spelled out: one vector load, see upfirdn2d's lanes8) */
-        for (int k = 0; k < K; k++) {
-            __global const float *br = bb + k * b_sk + n0;
-            acc += ar[k * a_sk] * (float16)(br[0], br[1], br[2], br[3], br[4], br[5], br[6], br[7], br[8], br[9],
-                                            br[10], br[11], br[12], br[13], br[14], br[15]);
-        }
-    } else {
-        for (int k = 0; k < K; k++) {
-            __global const float *br = bb + k * b_sk;
+    float16 acc[GSR_ROWS];
+#pragma unroll
+    for (int r = 0; r < GSR_ROWS; r++)
+        acc[r] = (float16)(0.0f);
+    const int contiguous = b_sn == 1 && n0 + 16 <= N;
+    for (int k = 0; k < K; k++) {
+        __global const float *br = bb + k * b_sk;
+        float16 bv;
+        if (contiguous) {
+            /* spelled out: one vector load, see upfirdn2d's lanes8 */
+            br += n0;
+            bv = (float16)(br[0], br[1], br[2], br[3], br[4], br[5], br[6], br[7], br[8], br[9], br[10], br[11],
+                           br[12], br[13], br[14], br[15]);
+        } else {
             /* columns past N repeat the last one: their sums are not stored */
-            float16 bv = (float16)(br[min(n0, last) * b_sn], br[min(n0 + 1, last) * b_sn],
-                                   br[min(n0 + 2, last) * b_sn], br[min(n0 + 3, last) * b_sn],
-                                   br[min(n0 + 4, last) * b_sn], br[min(n0 + 5, last) * b_sn],
-                                   br[min(n0 + 6, last) * b_sn], br[min(n0 + 7, last) * b_sn],
-                                   br[min(n0 + 8, last) * b_sn], br[min(n0 + 9, last) * b_sn],
-                                   br[min(n0 + 10, last) * b_sn], br[min(n0 + 11, last) * b_sn],
-                                   br[min(n0 + 12, last) * b_sn], br[min(n0 + 13, last) * b_sn],
-                                   br[min(n0 + 14, last) * b_sn], br[min(n0 + 15, last) * b_sn]);
-            acc += ar[k * a_sk] * bv;
+            bv = (float16)(br[min(n0, last) * b_sn], br[min(n0 + 1, last) * b_sn], br[min(n0 + 2, last) * b_sn],
+                           br[min(n0 + 3, last) * b_sn], br[min(n0 + 4, last) * b_sn], br[min(n0 + 5, last) * b_sn],
+                           br[min(n0 + 6, last) * b_sn], br[min(n0 + 7, last) * b_sn], br[min(n0 + 8, last) * b_sn],
+                           br[min(n0 + 9, last) * b_sn], br[min(n0 + 10, last) * b_sn],
+                           br[min(n0 + 11, last) * b_sn], br[min(n0 + 12, last) * b_sn],
+                           br[min(n0 + 13, last) * b_sn], br[min(n0 + 14, last) * b_sn],
+                           br[min(n0 + 15, last) * b_sn]);
         }
+#pragma unroll
+        for (int r = 0; r < GSR_ROWS; r++)
+            acc[r] += ar[r][k * a_sk] * bv;
     }
-    float out[16];
-    vstore16(acc, 0, out);
-    __global float *cr = c + c_off + batch * c_sb + m * N + n0;
-    for (int j = 0; j < 16 && n0 + j < N; j++)
-        cr[j] = out[j];
+    for (int r = 0; r < GSR_ROWS && m0 + r < M; r++) {
+        float out[16];
+        vstore16(acc[r], 0, out);
+        __global float *cr = c + c_off + batch * c_sb + (m0 + r) * N + n0;
+        for (int j = 0; j < 16 && n0 + j < N; j++)
+            cr[j] = out[j];
+    }
 }
 
 /* Column n (gid 0) of C, rows 8 gid 1 .. + 7, when both operands run along

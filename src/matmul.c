@@ -261,20 +261,36 @@ static sg2_status gemm_own_vec(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb,
     return ctx->err.status;
 }
 
+/* Rows of C per gemm_small_rows work-item: as many as keep SMALL_ITEMS
+ * work-items (up to 8), so a B strip serves several rows without leaving
+ * cores idle on narrow products. */
+#define SMALL_ITEMS 128
+static int small_rows_per_item(const gemm_dims *d)
+{
+    long strips = (long)(d->N + 15) / 16 * d->batch;
+    int rows = 8;
+    while (rows > 1 && strips * ((d->M + rows - 1) / rows) < SMALL_ITEMS)
+        rows /= 2;
+    return rows;
+}
+
 /* Same contract, with gemm_small_rows or gemm_small_dots of cl/matmul.cl
  * reading both operands where they lie: no packing, one launch. */
 static sg2_status gemm_small(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb, const sg2_tensor *a,
                              const sg2_tensor *b, sg2_tensor *c)
 {
     operand_strides s = strides_of(d, ta, tb);
-    int dots = s.a_sk == 1 && s.b_sk == 1;
-    const sg2_kernel_entry *k = sg2_kernel(ctx, "matmul.cl", dots ? "gemm_small_dots" : "gemm_small_rows", NULL);
+    int dots = s.a_sk == 1 && s.b_sk == 1, rows = dots ? 8 : small_rows_per_item(d);
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DGSR_ROWS=%d", rows);
+    const sg2_kernel_entry *k =
+        sg2_kernel(ctx, "matmul.cl", dots ? "gemm_small_dots" : "gemm_small_rows", dots || rows == 1 ? NULL : opts);
     if (!k)
         return ctx->err.status;
     sg2_args args = sg2_args_begin(k);
     push_operands(&args, d, &s, a, b, c);
-    size_t global[3] = {dots ? (size_t)d->N : (size_t)(d->N + 15) / 16,
-                        dots ? (size_t)(d->M + 7) / 8 : (size_t)d->M, (size_t)d->batch};
+    size_t global[3] = {dots ? (size_t)d->N : (size_t)(d->N + 15) / 16, (size_t)((d->M + rows - 1) / rows),
+                        (size_t)d->batch};
     return sg2_launch(ctx->rt, &args, 3, global, NULL, &ctx->err);
 }
 
