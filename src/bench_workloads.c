@@ -16,7 +16,7 @@
 #include "src/ops.h"
 #include "src/ref/ref.h"
 
-enum { OP_MODCONV, OP_UPCONV, OP_DOWNCONV, OP_UPFIRDN, OP_BIAS_ACT, OP_GEMM };
+enum { OP_MODCONV, OP_MODCONV_SHARED, OP_UPCONV, OP_DOWNCONV, OP_UPFIRDN, OP_BIAS_ACT, OP_GEMM };
 enum { MAX_IN = 4 };
 
 /* Relative error bound for every op: float32 accumulation over up to
@@ -43,7 +43,11 @@ static void set4(int64_t *s, int64_t a, int64_t b, int64_t c, int64_t e)
 
 static double *ref_out(long n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(double)); }
 
-/* ---- modulated 3x3 conv, fused (per-sample weights, grouped conv) ----
+/* ---- modulated 3x3 conv ----
+ * OP_MODCONV fused (per-sample weights, grouped conv: the reference's
+ * inference), OP_MODCONV_SHARED not (the input scaled by the styles, one
+ * conv with the shared weights, the output by the demodulation: what
+ * `generate` runs for a batch, and training).
  * d = {op, N, C, R}: x[N,C,R,R], w[C,C,3,3], styles[N,C], and the
  * resampling filter f[4,4] the layer takes (unused at up = 1). */
 static void modconv_shapes(const int *d, int n, int64_t s[MAX_IN][4])
@@ -56,7 +60,7 @@ static void modconv_shapes(const int *d, int n, int64_t s[MAX_IN][4])
 
 static sg2_tensor *modconv_apply(sg2_ctx *ctx, const int *d, sg2_tensor *const *in)
 {
-    sg2_modconv_args a = {.up = 1, .padding = 1, .demodulate = 1, .fused = 1};
+    sg2_modconv_args a = {.up = 1, .padding = 1, .demodulate = 1, .fused = d[0] == OP_MODCONV};
     sg2_tensor *st = sg2_reshape(ctx, in[2], 2, (const int64_t[]){in[2]->shape[0], d[2]});
     sg2_tensor *f = sg2_reshape(ctx, in[3], 2, (const int64_t[]){4, 4});
     return sg2_modconv(ctx, in[0], in[1], st, NULL, f, &a);
@@ -208,6 +212,8 @@ static long gemm_ref(const int *d, int n, double *const *in, double **y)
 static const op_def op_defs[] = {
     [OP_MODCONV] = {4, 3, 2, modconv_shapes, modconv_apply, modconv_out, modconv_ref,
                     "src/ref conv2d (double) of the modulated, demodulated weights; batch min(N,2)"},
+    [OP_MODCONV_SHARED] = {4, 3, 2, modconv_shapes, modconv_apply, modconv_out, modconv_ref,
+                           "src/ref conv2d (double) of the modulated, demodulated weights; batch min(N,2)"},
     [OP_UPCONV] = {2, -1, 2, upconv_shapes, upconv_apply, upconv_out, upconv_ref,
                    "src/ref conv_transpose2d (double); batch min(N,2)"},
     [OP_DOWNCONV] = {2, -1, 2, downconv_shapes, downconv_apply, downconv_out, downconv_ref,
@@ -316,6 +322,7 @@ static double conv_flop(const int *d)
 {
     switch (d[0]) {
     case OP_MODCONV: /* the conv only: modulation and demodulation are O(1/R^2) of it */
+    case OP_MODCONV_SHARED:
         return 2.0 * d[1] * d[2] * d[2] * 9 * d[3] * d[3];
     case OP_UPCONV: /* every input pixel meets every tap once */
         return 2.0 * d[1] * d[2] * d[3] * 9 * d[4] * d[4];
@@ -352,6 +359,14 @@ const sg2_bench_workload sg2_bench_ops[] = {
     OP("modconv3x3_c256_r16", "x[4,256,16,16] w[256,256,3,3] s[4,256]", conv_flop, OP_MODCONV, 4, 256, 16),
     OP("modconv3x3_c128_r32", "x[4,128,32,32] w[128,128,3,3] s[4,128]", conv_flop, OP_MODCONV, 4, 128, 32),
     OP("modconv3x3_c64_r64", "x[4,64,64,64] w[64,64,3,3] s[4,64]", conv_flop, OP_MODCONV, 4, 64, 64),
+    OP("modconv3x3_shared_c512_r8", "x[4,512,8,8] w[512,512,3,3] s[4,512], shared weights", conv_flop,
+       OP_MODCONV_SHARED, 4, 512, 8),
+    OP("modconv3x3_shared_c256_r16", "x[4,256,16,16] w[256,256,3,3] s[4,256], shared weights", conv_flop,
+       OP_MODCONV_SHARED, 4, 256, 16),
+    OP("modconv3x3_shared_c128_r32", "x[4,128,32,32] w[128,128,3,3] s[4,128], shared weights", conv_flop,
+       OP_MODCONV_SHARED, 4, 128, 32),
+    OP("modconv3x3_shared_c64_r64", "x[4,64,64,64] w[64,64,3,3] s[4,64], shared weights", conv_flop,
+       OP_MODCONV_SHARED, 4, 64, 64),
     OP("upconv3x3_c256_r16", "x[4,256,16,16] w[256,256,3,3] stride 2 transposed", conv_flop, OP_UPCONV, 4, 256,
        256, 16),
     OP("downconv3x3_c256_r32", "x[4,256,33,33] w[256,256,3,3] stride 2", conv_flop, OP_DOWNCONV, 4, 256, 256, 32),
