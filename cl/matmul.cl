@@ -279,7 +279,11 @@ __kernel void gemm_small_rows(int M, int N, int K, __global const float *a, int 
         for (int r = 0; r < GSR_ROWS; r++)
             acc[r] += ar[r][k * a_sk] * bv;
     }
-    for (int r = 0; r < GSR_ROWS && m0 + r < M; r++) {
+    /* a constant trip count, so acc stays in registers */
+#pragma unroll
+    for (int r = 0; r < GSR_ROWS; r++) {
+        if (m0 + r >= M)
+            break;
         float out[16];
         vstore16(acc[r], 0, out);
         __global float *cr = c + c_off + batch * c_sb + (m0 + r) * N + n0;

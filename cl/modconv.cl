@@ -8,7 +8,8 @@
  * of which read or write the whole N x Cout x Cin x k x k tensor.
  *
  * sum_{i,k} a^2 = sum_i s[n,i]^2 wsq[o,i] with wsq[o,i] = sum_k w[o,i,k]^2,
- * which channel_dot_rows (below) computes once for all samples, so the
+ * which the host's channel_sq computes once for all samples (channel_dot_rows
+ * below for a filter's taps), so the
  * demodulation reads cin values per (n, o) instead of cin * taps;
  * modconv_demod turns that into d[n,o], and the weight kernels read d and
  * write the scaled rows.

@@ -95,7 +95,9 @@ static sg2_buffer **free_list_of(sg2_bufpool *pool, size_t cls)
 {
     if (cls <= 256)
         return &pool->free_lists[0];
-    int e = 63 - __builtin_clzll((unsigned long long)cls);
+    int e = 0; /* p = 2^e */
+    while (cls >> (e + 1))
+        e++;
     size_t k = cls >> (e - 3); /* 8..15: cls = k * p / 8 */
     return &pool->free_lists[e * 8 + (int)k - 8];
 }
@@ -116,6 +118,8 @@ static sg2_buffer *take_cached(sg2_bufpool *pool, size_t cls)
 sg2_status sg2_bufpool_get(sg2_bufpool *pool, size_t bytes, sg2_buffer **out, sg2_error *err)
 {
     size_t cls = sg2_bufpool_class(bytes);
+    if (cls < bytes) /* rounding up overflowed: no device has that much */
+        return sg2_error_set(err, SG2_ERR_NOMEM, "buffer of %zu bytes is too large", bytes);
     if (pool->max_alloc && cls > pool->max_alloc)
         return sg2_error_set(err, SG2_ERR_NOMEM, "buffer of %zu bytes exceeds the device's max allocation of %zu",
                              cls, pool->max_alloc);

@@ -26,7 +26,7 @@ typedef struct sg2_bufpool {
     /* cached buffers, a list per size class: a training step takes and
      * returns thousands, and one list of every size was walked each time */
     sg2_buffer *free_lists[SG2_POOL_CLASSES];
-    long n_cached;
+    long n_cached;         /* buffers on all the free lists */
     size_t bytes_in_use;   /* handed out now */
     size_t bytes_cached;   /* sitting in free_lists */
     size_t peak_in_use;
@@ -45,7 +45,7 @@ void sg2_bufpool_init(sg2_bufpool *pool, cl_context ctx, size_t max_alloc, int h
 /* A buffer of at least `bytes` with refs = 1. */
 sg2_status sg2_bufpool_get(sg2_bufpool *pool, size_t bytes, sg2_buffer **out, sg2_error *err);
 void sg2_buffer_retain(sg2_buffer *buf);
-/* Drop a reference; at zero the buffer returns to the pool's free list. */
+/* Drop a reference; at zero the buffer returns to its class's free list. */
 void sg2_buffer_release(sg2_buffer *buf);
 /* Free every cached buffer (e.g. after an out-of-memory, before retrying). */
 void sg2_bufpool_trim(sg2_bufpool *pool);

@@ -261,14 +261,16 @@ static sg2_status gemm_own_vec(sg2_ctx *ctx, const gemm_dims *d, int ta, int tb,
     return ctx->err.status;
 }
 
-/* Rows of C per gemm_small_rows work-item: as many as keep SMALL_ITEMS
- * work-items (up to 8), so a B strip serves several rows without leaving
- * cores idle on narrow products. */
+/* Rows of C per gemm_small_rows work-item: up to 8, no more than C has, and
+ * as many as keep SMALL_ITEMS work-items, so a B strip serves several rows
+ * without leaving cores idle on narrow products. */
 #define SMALL_ITEMS 128
 static int small_rows_per_item(const gemm_dims *d)
 {
     long strips = (long)(d->N + 15) / 16 * d->batch;
     int rows = 8;
+    while (rows > 1 && rows / 2 >= d->M) /* no more rows than C has */
+        rows /= 2;
     while (rows > 1 && strips * ((d->M + rows - 1) / rows) < SMALL_ITEMS)
         rows /= 2;
     return rows;

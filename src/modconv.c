@@ -91,8 +91,8 @@ static sg2_tensor *memo_keep(sg2_weight_memo *m, sg2_tensor *weight, int kind, i
 }
 
 /* ---- the modconv_weight op ------------------------------------------------
- * Forward: cl/modconv.cl (the filter norms by channel_sq, then one pass
- * over the output).
+ * Forward: the filter norms by channel_sq, then one pass over the output
+ * (modconv_weight in cl/modconv.cl).
  * Backward, with a = w s (broadcast), d = rsqrt(q),
  * q[n,o] = sum_{i,k} a^2 + 1e-8 = (s^2 @ wsq^T)[n,o] + 1e-8:
  *   through a:  gw += g sum_n gy d s,           gs += g sum_{o,k} gy d w

@@ -50,7 +50,8 @@ typedef struct sg2_ctx {
     /* autograd's work lists, kept from pass to pass: growing them anew each
      * time made large allocations, which consolidate malloc's free chunks */
     struct sg2_tensor **ag_order, **ag_touched;
-    int ag_order_cap, ag_touched_cap, ag_busy;
+    int ag_order_cap, ag_touched_cap;
+    int ag_busy; /* a pass holds the lists (a nested one allocates its own) */
     uint64_t rng_seed;              /* counter-based random stream: seed ... */
     uint64_t rng_offset;            /* ... and how many numbers were drawn */
 } sg2_ctx;

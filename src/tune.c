@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/fnv.h"
 #include "host/kernel_sources.h"
 
 const sg2_tune_family *const sg2_tune_families[] = {
@@ -54,13 +55,12 @@ static uint32_t source_hash(const sg2_tune_family *f)
     for (int i = 0; i < n_memo; i++)
         if (memo[i].f == f)
             return memo[i].h;
-    uint32_t h = 2166136261u;
+    uint32_t h = SG2_FNV_BASIS;
     char *src = NULL;
     size_t len = 0;
     sg2_error err = {0};
     if (f->kernel_file && sg2_kernel_source_load(f->kernel_file, &src, &len, &err) == SG2_OK) {
-        for (size_t i = 0; i < len; i++)
-            h = (h ^ (unsigned char)src[i]) * 16777619u;
+        h = sg2_fnv_bytes(h, src, len);
         free(src);
     }
     if (n_memo < 32)

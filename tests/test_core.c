@@ -660,17 +660,26 @@ START_TEST(test_pool_size_classes)
     ck_assert_int_eq(sg2_bufpool_get(pool, 3u << 20, &again, &ctx->err), SG2_OK);
     ck_assert_int_eq(pool->creates, creates + 1);
     sg2_buffer_release(again);
+    /* a size whose class would overflow: refused, not a small cached buffer */
+    ck_assert_int_eq(sg2_bufpool_get(pool, SIZE_MAX - 10, &again, &ctx->err), SG2_ERR_NOMEM);
+    sg2_ctx_clear_error(ctx);
     sg2_bufpool_trim(pool);
     ck_assert_int_eq(pool->n_cached, 0);
     ck_assert_uint_eq(pool->bytes_cached, 0);
 }
 END_TEST
 
-/* Kernel lookups: the same file, name and options give the same entry; other
- * options another (the index grows past its first size as tests build). */
+/* Kernel lookups: the same file, name and options give the same entry, other
+ * options another; every kernel of four files looked up in a runtime of its
+ * own (past the index's first 16 slots, so it grows twice) and again
+ * after, each to the entry it got the first time. */
 START_TEST(test_kernel_lookup)
 {
-    sg2_ctx *ctx = sg2_test_ctx();
+    sg2_runtime rt;
+    sg2_error err = {0};
+    ck_assert_msg(sg2_runtime_init(&rt, NULL, &err) == SG2_OK, "%s", err.msg);
+    sg2_ctx own, *ctx = &own;
+    sg2_ctx_init(ctx, &rt);
     const sg2_kernel_entry *a = sg2_kernel(ctx, "elementwise.cl", "ew_unary", NULL);
     const sg2_kernel_entry *b = sg2_kernel(ctx, "elementwise.cl", "ew_unary", "");
     const sg2_kernel_entry *c = sg2_kernel(ctx, "elementwise.cl", "reduce_sum", "-DEW_WG=32");
@@ -682,6 +691,37 @@ START_TEST(test_kernel_lookup)
     ck_assert_str_eq(d->options, "-DEW_WG=16");
     ck_assert_ptr_null(sg2_kernel(ctx, "elementwise.cl", "no_such_kernel", NULL));
     sg2_ctx_clear_error(ctx);
+
+    static const char *const files[] = {"elementwise.cl", "modconv.cl", "random.cl", "upfirdn2d.cl"};
+    enum { MAX = 64 };
+    const char *file_of[MAX];
+    char names[MAX][64];
+    const sg2_kernel_entry *got[MAX];
+    int n = 0;
+    for (int f = 0; f < 4; f++) {
+        char *src = NULL;
+        size_t len = 0;
+        ck_assert_int_eq(sg2_kernel_source_load(files[f], &src, &len, &ctx->err), SG2_OK);
+        /* "__kernel void NAME(" and "__kernel __attribute__(...)\nvoid NAME(" */
+        for (char *k = strstr(src, "__kernel"); k && n < MAX; k = strstr(k + 8, "__kernel")) {
+            char *v = strstr(k, "void "), *paren = v ? strchr(v, '(') : NULL;
+            if (!paren || paren - v - 5 >= 64)
+                continue;
+            snprintf(names[n], sizeof names[n], "%.*s", (int)(paren - v - 5), v + 5);
+            file_of[n] = files[f];
+            /* kernels under a build option the default build leaves out are not there */
+            got[n] = sg2_kernel(ctx, files[f], names[n], NULL);
+            sg2_ctx_clear_error(ctx);
+            n += got[n] != NULL;
+        }
+        free(src);
+    }
+    ck_assert_int_ge(n, 17);
+    for (int i = 0; i < n; i++)
+        ck_assert_ptr_eq(sg2_kernel(ctx, file_of[i], names[i], NULL), got[i]);
+    ck_assert_int_ge(rt.index_cap, 64);
+    sg2_ctx_free(ctx);
+    sg2_runtime_free(&rt);
 }
 END_TEST
 

@@ -68,9 +68,11 @@ static sg2_tensor *run_matmul(sg2_ctx *ctx, const double *a, const double *b, in
 
 static void check_forward(int own)
 {
-    /* the last two: wide enough that the small-product kernel takes 8 and
-     * 2 rows per work-item (gemm_small_rows), with a partial row block */
-    static const int sizes[][3] = {{7, 5, 3}, {1, 1, 13}, {33, 17, 65}, {1, 9, 4}, {6, 1, 1}, {11, 2100, 7}, {11, 520, 9}};
+    /* the last three: wide enough that the small-product kernel takes 8, 2
+     * and 4 rows per work-item unbatched (gemm_small_rows; 8 at batch 3),
+     * each with a partial row block */
+    static const int sizes[][3] = {{7, 5, 3},     {1, 1, 13},    {33, 17, 65}, {1, 9, 4},
+                                   {6, 1, 1},     {11, 2100, 7}, {11, 520, 9}, {11, 720, 5}};
     sg2_ctx *ctx = sg2_test_ctx();
     use_backend(own);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
