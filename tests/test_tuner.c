@@ -226,6 +226,53 @@ START_TEST(damaged_cache_falls_back)
 }
 END_TEST
 
+/* A cache of 40 entries (the table's hash index grows past its first 16
+ * slots while loading): each key finds its own options, a missing key none;
+ * then a file whose 20 good entries are followed by a damaged one: none of
+ * them is kept. */
+static void write_entries(const char *path, int n, int damaged)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"format\": 1, \"entries\": {", f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s\"tt/k%d\": {\"defines\": {\"TT_WG\": %d}, \"default_us\": 2.0, \"tuned_us\": 1.0}",
+                i ? ", " : "", i, i + 1);
+    if (damaged)
+        fputs(", \"tt/bad\": {\"defines\": {\"TT_WG\": \"x\"}, \"default_us\": 1.0, \"tuned_us\": 1.0}", f);
+    fputs("}}", f);
+    fclose(f);
+}
+
+START_TEST(cache_many_entries)
+{
+    sg2_ctx *ctx = sg2_test_ctx();
+    char path[1100], key[32], want[32], opts[SG2_TUNE_OPTS_LEN];
+    ck_assert(sg2_tuner_cache_path(&ctx->rt->dev, path, sizeof path));
+    write_entries(path, 40, 0);
+    sg2_tuner_reset();
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof key, "tt/k%d", i);
+        snprintf(want, sizeof want, "-DTT_WG=%d", i + 1);
+        ck_assert_msg(sg2_tuner_lookup(&ctx->rt->dev, key, opts, sizeof opts), "%s missing", key);
+        ck_assert_str_eq(opts, want);
+    }
+    ck_assert(!sg2_tuner_lookup(&ctx->rt->dev, "tt/k40", opts, sizeof opts));
+    write_entries(path, 20, 1);
+    sg2_tuner_reset();
+    fflush(stderr);
+    int saved = dup(fileno(stderr));
+    ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
+    int found = sg2_tuner_lookup(&ctx->rt->dev, "tt/k3", opts, sizeof opts);
+    fflush(stderr);
+    dup2(saved, fileno(stderr));
+    close(saved);
+    ck_assert(!found);
+    remove(path);
+    sg2_tuner_reset();
+}
+END_TEST
+
 /* Write a one-entry cache for upfirdn2d at dims and return what the op would use. */
 static void options_from_cache(const char *defines, const int *dims, char *opts, size_t cap)
 {
@@ -345,6 +392,7 @@ static Suite *tuner_suite(void)
     tcase_add_test(tc, search_rejects_wrong_and_broken);
     tcase_add_test(tc, cache_round_trip);
     tcase_add_test(tc, damaged_cache_falls_back);
+    tcase_add_test(tc, cache_many_entries);
     tcase_add_test(tc, cached_values_outside_space_ignored);
     tcase_add_test(tc, local_size_clamped);
     tcase_add_test(tc, families_agree_with_defaults);
