@@ -220,12 +220,67 @@ static void kahan_add4(float4 *sum, float4 *comp, float4 v)
     *sum = t;
 }
 
+/* (sum, comp) with the four compensated sums of (sum4, comp4) added in. */
+static float fold4(float sum, float comp, float4 sum4, float4 comp4)
+{
+    kahan_add(&sum, &comp, sum4.s0 - comp4.s0);
+    kahan_add(&sum, &comp, sum4.s1 - comp4.s1);
+    kahan_add(&sum, &comp, sum4.s2 - comp4.s2);
+    kahan_add(&sum, &comp, sum4.s3 - comp4.s3);
+    return sum;
+}
+
 /* The sum of the 8 floats at p, pairwise. */
 static float block_sum8(__global const float *p)
 {
     float8 b = vload8(0, p);
     float4 h = b.lo + b.hi;
     return (h.s0 + h.s1) + (h.s2 + h.s3);
+}
+
+/* Work-item sub's compensated part of a sum over `rows` rows row_st apart,
+ * their `len` terms contiguous (a bias gradient's planes): blocks of 8
+ * neighbours added as a vector, block j of a row the work-item j % EW_SUB's,
+ * then the tail past the last whole block spread the same way. Four blocks
+ * at a time go to four independent compensated sums (the lanes of sum4):
+ * the compensation's chain of dependent operations, not the loads, bounded
+ * one block at a time. */
+static float part_contiguous(__global const float *xo, int rows, int row_st, int len, int sub)
+{
+    float sum = 0.0f, comp = 0.0f;
+    float4 sum4 = (float4)(0.0f), comp4 = (float4)(0.0f);
+    int whole = len / 8 * 8, step = EW_SUB * 8;
+    for (int m = 0; m < rows; m++) {
+        __global const float *p = xo + m * row_st;
+        int k = sub * 8;
+        for (; k + 3 * step < whole; k += 4 * step)
+            kahan_add4(&sum4, &comp4,
+                       (float4)(block_sum8(p + k), block_sum8(p + k + step), block_sum8(p + k + 2 * step),
+                                block_sum8(p + k + 3 * step)));
+        for (; k < whole; k += step)
+            kahan_add(&sum, &comp, block_sum8(p + k));
+        for (k = whole + sub; k < len; k += EW_SUB)
+            kahan_add(&sum, &comp, p[k]);
+    }
+    return fold4(sum, comp, sum4, comp4);
+}
+
+/* The same over terms st apart (a sum over channels), four terms at a time
+ * into four compensated sums, then the rest one at a time. */
+static float part_strided(__global const float *xo, int rows, int row_st, int len, int st, int sub)
+{
+    float sum = 0.0f, comp = 0.0f;
+    float4 sum4 = (float4)(0.0f), comp4 = (float4)(0.0f);
+    for (int m = 0; m < rows; m++) {
+        __global const float *p = xo + m * row_st;
+        int k = sub;
+        for (; k + 3 * EW_SUB < len; k += 4 * EW_SUB)
+            kahan_add4(&sum4, &comp4,
+                       (float4)(p[k * st], p[(k + EW_SUB) * st], p[(k + 2 * EW_SUB) * st], p[(k + 3 * EW_SUB) * st]));
+        for (; k < len; k += EW_SUB)
+            kahan_add(&sum, &comp, p[k * st]);
+    }
+    return fold4(sum, comp, sum4, comp4);
 }
 
 __kernel void reduce_sum(int n_out, int n_red, int n_split,
@@ -241,10 +296,6 @@ __kernel void reduce_sum(int n_out, int n_red, int n_split,
     int part_len = (n_red + n_split - 1) / n_split;
     int r_begin = min(n_red, split * part_len), r_stop = min(n_red, r_begin + part_len);
     float sum = 0.0f, comp = 0.0f;
-    /* Long sums take four terms (or blocks) at a time into four independent
-     * compensated sums, the lanes of sum4: the chain of dependent
-     * operations, not the loads, bounded them one term at a time. */
-    float4 sum4 = (float4)(0.0f), comp4 = (float4)(0.0f);
     /* No early return: every work-item must reach the barriers. */
     if (o < n_out && n_split == 1 && red.s0 == 1 && red.s1 == 1 && red.s2 == 1 && red.s3 == 1 && red.s5 >= EW_SUB) {
         /* At most two summed axes (after the host merged them: a bias
@@ -262,42 +313,10 @@ __kernel void reduce_sum(int n_out, int n_red, int n_split,
                 for (int k = sub; k < red.s5; k += EW_SUB)
                     sum += xo[m * red_strides.s4 + k * red_strides.s5];
         } else if (red_strides.s5 == 1) {
-            /* contiguous rows (a bias gradient's planes): blocks of 8
-             * neighbours added as a vector, then compensated block by block,
-             * which cuts the compensation's chain of dependent operations
-             * to an eighth; block j of a row is work-item j % EW_SUB's, the
-             * tail past the last whole block is spread the same way */
-            int whole = red.s5 / 8 * 8, step = EW_SUB * 8;
-            for (int m = 0; m < red.s4; m++) {
-                __global const float *p = xo + m * red_strides.s4;
-                int k = sub * 8;
-                for (; k + 3 * step < whole; k += 4 * step)
-                    kahan_add4(&sum4, &comp4,
-                               (float4)(block_sum8(p + k), block_sum8(p + k + step), block_sum8(p + k + 2 * step),
-                                        block_sum8(p + k + 3 * step)));
-                for (; k < whole; k += step)
-                    kahan_add(&sum, &comp, block_sum8(p + k));
-                for (k = whole + sub; k < red.s5; k += EW_SUB)
-                    kahan_add(&sum, &comp, p[k]);
-            }
+            sum = part_contiguous(xo, red.s4, red_strides.s4, red.s5, sub);
         } else {
-            /* strided terms (a sum over channels), four at a time too */
-            int st = red_strides.s5;
-            for (int m = 0; m < red.s4; m++) {
-                __global const float *p = xo + m * red_strides.s4;
-                int k = sub;
-                for (; k + 3 * EW_SUB < red.s5; k += 4 * EW_SUB)
-                    kahan_add4(&sum4, &comp4,
-                               (float4)(p[k * st], p[(k + EW_SUB) * st], p[(k + 2 * EW_SUB) * st],
-                                        p[(k + 3 * EW_SUB) * st]));
-                for (; k < red.s5; k += EW_SUB)
-                    kahan_add(&sum, &comp, p[k * st]);
-            }
+            sum = part_strided(xo, red.s4, red_strides.s4, red.s5, red_strides.s5, sub);
         }
-        kahan_add(&sum, &comp, sum4.s0 - comp4.s0);
-        kahan_add(&sum, &comp, sum4.s1 - comp4.s1);
-        kahan_add(&sum, &comp, sum4.s2 - comp4.s2);
-        kahan_add(&sum, &comp, sum4.s3 - comp4.s3);
     } else if (o < n_out && n_red <= SHORT_SUM) {
         int base = x_off + strided_offset(o, keep, keep_strides);
         for (int r = r_begin + sub; r < r_stop; r += EW_SUB)

@@ -132,21 +132,22 @@ static sg2_tune_result *find(const char *key)
     return at ? &table.e[at - 1] : NULL;
 }
 
-/* Room in the index for one more entry: 1, or 0 out of memory. */
+/* Room in the index for one more entry: 0, or -1 out of memory (as the
+ * runtime's kernel index). */
 static int index_reserve(void)
 {
     if (2 * (table.n + 1) <= table.index_cap)
-        return 1;
+        return 0;
     int cap = table.index_cap ? table.index_cap * 2 : 16;
     int *index = calloc((size_t)cap, sizeof *index);
     if (!index)
-        return 0;
+        return -1;
     free(table.index);
     table.index = index;
     table.index_cap = cap;
     for (int i = 0; i < table.n; i++)
         *index_slot(table.e[i].key) = i + 1;
-    return 1;
+    return 0;
 }
 
 /* Insert or replace the entry of r->key. */
@@ -165,7 +166,7 @@ static int put(const sg2_tune_result *r)
         table.e = g;
         table.cap = c;
     }
-    if (!index_reserve())
+    if (index_reserve())
         return 0;
     table.e[table.n++] = *r;
     *index_slot(r->key) = table.n;
