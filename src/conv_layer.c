@@ -119,12 +119,11 @@ sg2_status sg2_conv_layer_create(sg2_ctx *ctx, sg2_params *ps, const char *prefi
 sg2_tensor *sg2_conv_layer_forward(sg2_ctx *ctx, sg2_params *ps, const char *prefix, sg2_tensor *x, sg2_tensor *filter,
                                    const sg2_conv_layer_args *a)
 {
-    sg2_tensor *w = sg2_param_at(ctx, ps, prefix, "weight");
-    if (!w || !x)
+    sg2_param *wp = sg2_param_entry(ctx, ps, prefix, "weight");
+    if (!wp || !x)
         return NULL;
+    sg2_tensor *w = wp->t;
     char name[2 * SG2_PARAM_NAME_MAX];
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    sg2_param *wp = sg2_params_find(ps, name);
     snprintf(name, sizeof name, "%s.bias", prefix);
     sg2_param *bp = sg2_params_find(ps, name);
     int k = (int)w->shape[2];

@@ -6,7 +6,7 @@
 
 #include "src/layers.h"
 
-sg2_tensor *sg2_param_at(sg2_ctx *ctx, sg2_params *ps, const char *prefix, const char *suffix)
+sg2_param *sg2_param_entry(sg2_ctx *ctx, sg2_params *ps, const char *prefix, const char *suffix)
 {
     if (ctx->err.status)
         return NULL;
@@ -14,8 +14,14 @@ sg2_tensor *sg2_param_at(sg2_ctx *ctx, sg2_params *ps, const char *prefix, const
     snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", suffix);
     sg2_param *p = sg2_params_find(ps, name);
     if (!p)
-        return sg2_fail(ctx, SG2_ERR_STATE, "network has no parameter %s", name);
-    return p->t;
+        sg2_fail(ctx, SG2_ERR_STATE, "network has no parameter %s", name);
+    return p;
+}
+
+sg2_tensor *sg2_param_at(sg2_ctx *ctx, sg2_params *ps, const char *prefix, const char *suffix)
+{
+    sg2_param *p = sg2_param_entry(ctx, ps, prefix, suffix);
+    return p ? p->t : NULL;
 }
 
 sg2_status sg2_fc_create(sg2_ctx *ctx, sg2_params *ps, const char *prefix, int in, int out, int has_bias,

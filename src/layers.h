@@ -70,8 +70,9 @@ sg2_tensor *sg2_mapping_layers(sg2_ctx *ctx, sg2_params *ps, const char *prefix,
 /* x * rsqrt(mean(x^2 over axis 1) + 1e-8) for x[N, F] */
 sg2_tensor *sg2_normalize_2nd_moment(sg2_ctx *ctx, sg2_tensor *x);
 
-/* Parameter lookup for layer code: the tensor named prefix.suffix, or NULL
- * with a clear error. */
+/* Parameter lookup for layer code: the parameter named prefix.suffix (or
+ * its tensor), or NULL with a clear error. */
+sg2_param *sg2_param_entry(sg2_ctx *ctx, sg2_params *ps, const char *prefix, const char *suffix);
 sg2_tensor *sg2_param_at(sg2_ctx *ctx, sg2_params *ps, const char *prefix, const char *suffix);
 
 #endif

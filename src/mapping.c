@@ -53,13 +53,8 @@ static void update_w_avg(sg2_ctx *ctx, sg2_generator *g, sg2_tensor *w)
     sg2_tensor *m = sg2_mean(ctx, sg2_detach(ctx, w), 0x1, 0);
     sg2_tensor *next = sg2_add(ctx, m, sg2_scale(ctx, sg2_sub(ctx, w_avg, m), g->cfg.w_avg_beta));
     ctx->grad_enabled = saved;
-    if (next && w_avg) {
-        w_avg->buf->writes++;
-        cl_int rc = clEnqueueCopyBuffer(ctx->rt->queue, next->buf->mem, w_avg->buf->mem, next->offset * sizeof(float),
-                                        w_avg->offset * sizeof(float), (size_t)w_avg->numel * sizeof(float), 0, NULL,
-                                        NULL);
-        sg2_cl_check(&ctx->err, rc, "clEnqueueCopyBuffer", "mapping.w_avg");
-    }
+    if (next && w_avg)
+        sg2_tensor_copy(ctx, w_avg, next, "mapping.w_avg");
 }
 
 sg2_tensor *sg2_mapping_forward(sg2_ctx *ctx, sg2_generator *g, sg2_tensor *z, sg2_tensor *c,

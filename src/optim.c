@@ -137,14 +137,6 @@ double sg2_ema_beta(int batch, double ema_kimg, double rampup, double cur_nimg)
     return pow(0.5, (double)batch / ema_nimg);
 }
 
-static sg2_status copy_tensor(sg2_ctx *ctx, sg2_tensor *dst, const sg2_tensor *src, const char *name)
-{
-    dst->buf->writes++;
-    cl_int rc = clEnqueueCopyBuffer(ctx->rt->queue, src->buf->mem, dst->buf->mem, src->offset * sizeof(float),
-                                    dst->offset * sizeof(float), (size_t)src->numel * sizeof(float), 0, NULL, NULL);
-    return sg2_cl_check(&ctx->err, rc, "clEnqueueCopyBuffer", name);
-}
-
 static sg2_status check_layout(sg2_ctx *ctx, sg2_params *a, const sg2_params *b, const char *what)
 {
     if (a->n != b->n)
@@ -160,7 +152,7 @@ sg2_status sg2_params_copy(sg2_ctx *ctx, sg2_params *dst, const sg2_params *src)
     if (ctx->err.status || check_layout(ctx, dst, src, "params copy"))
         return ctx->err.status;
     for (int i = 0; i < dst->n; i++)
-        if (copy_tensor(ctx, dst->items[i].t, src->items[i].t, dst->items[i].name))
+        if (sg2_tensor_copy(ctx, dst->items[i].t, src->items[i].t, dst->items[i].name))
             break;
     return ctx->err.status;
 }
@@ -172,7 +164,7 @@ sg2_status sg2_ema_update(sg2_ctx *ctx, sg2_params *ema, const sg2_params *src, 
     for (int i = 0; i < ema->n && !ctx->err.status; i++) {
         sg2_tensor *e = ema->items[i].t, *p = src->items[i].t;
         if (!ema->items[i].trainable) {
-            copy_tensor(ctx, e, p, ema->items[i].name);
+            sg2_tensor_copy(ctx, e, p, ema->items[i].name);
             continue;
         }
         const sg2_kernel_entry *k = sg2_kernel(ctx, "optim.cl", "ema_lerp", NULL);

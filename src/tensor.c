@@ -205,6 +205,16 @@ sg2_status sg2_tensor_write(sg2_ctx *ctx, sg2_tensor *t, const float *host)
     return sg2_cl_check(&ctx->err, rc, "clEnqueueWriteBuffer", "tensor upload");
 }
 
+sg2_status sg2_tensor_copy(sg2_ctx *ctx, sg2_tensor *dst, const sg2_tensor *src, const char *what)
+{
+    if (ctx->err.status)
+        return ctx->err.status;
+    dst->buf->writes++;
+    cl_int rc = clEnqueueCopyBuffer(ctx->rt->queue, src->buf->mem, dst->buf->mem, src->offset * sizeof(float),
+                                    dst->offset * sizeof(float), (size_t)src->numel * sizeof(float), 0, NULL, NULL);
+    return sg2_cl_check(&ctx->err, rc, "clEnqueueCopyBuffer", what);
+}
+
 sg2_status sg2_tensor_read(sg2_ctx *ctx, const sg2_tensor *t, float *host)
 {
     if (ctx->err.status)

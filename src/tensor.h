@@ -84,6 +84,10 @@ sg2_tensor *sg2_detach(sg2_ctx *ctx, sg2_tensor *t);
 sg2_status sg2_tensor_read(sg2_ctx *ctx, const sg2_tensor *t, float *host);
 /* Blocking overwrite of all elements from host memory. */
 sg2_status sg2_tensor_write(sg2_ctx *ctx, sg2_tensor *t, const float *host);
+/* dst's values <- src's (as many elements as src has), in place on the
+ * device; `what` names dst in an error. Like sg2_tensor_write, it counts a
+ * write of dst's buffer, so values derived from dst go stale. */
+sg2_status sg2_tensor_copy(sg2_ctx *ctx, sg2_tensor *dst, const sg2_tensor *src, const char *what);
 /* Mark a leaf as wanting gradients. */
 void sg2_tensor_set_requires_grad(sg2_tensor *t, int on);
 
