@@ -705,25 +705,30 @@ __kernel void conv_transpose2d_tiled_ph(int cin_g, int Hq, int Wq, int Cout, int
     item_place(i0, n_tiles, groups, images_outer, &n, &g, &tile);
     int b = n * groups + g;
     int Y0 = tile / n_xt * PR, X0 = tile % n_xt * PC;
-    int cb = get_global_id(1);
-    int co0 = cb * CV;
+    int cb0 = get_global_id(1) * CVN;
     int plane = Hq * Wq;
 
     __global const float *xb = xq + xq_off + b * cin_g * plane + Y0 * Wq + X0;
-    __global const float *wb = wt + (g * n_cb + cb) * cin_g * TAPS * CV;
-
-    cvfloat acc[STRIDE * STRIDE][PR][PC];
+    /* panels past the last repeat it; never stored */
+    int panel = cin_g * TAPS * CV, w_cb[CVN];
     UNROLL
-    for (int ph = 0; ph < STRIDE * STRIDE; ph++)
+    for (int u = 0; u < CVN; u++)
+        w_cb[u] = (g * n_cb + min(cb0 + u, n_cb - 1)) * panel;
+
+    cvfloat acc[CVN][STRIDE * STRIDE][PR][PC];
+    UNROLL
+    for (int u = 0; u < CVN; u++)
         UNROLL
-        for (int r = 0; r < PR; r++)
+        for (int ph = 0; ph < STRIDE * STRIDE; ph++)
             UNROLL
-            for (int c = 0; c < PC; c++)
-                acc[ph][r][c] = (cvfloat)(0.0f);
+            for (int r = 0; r < PR; r++)
+                UNROLL
+                for (int c = 0; c < PC; c++)
+                    acc[u][ph][r][c] = (cvfloat)(0.0f);
 
     for (int ci = 0; ci < cin_g; ci++) {
         __global const float *xc = xb + ci * plane;
-        __global const float *wc = wb + ci * TAPS * CV;
+        __global const float *wc = wt + ci * TAPS * CV;
         UNROLL
         for (int ky = 0; ky < KH; ky++) {
             UNROLL
@@ -732,25 +737,38 @@ __kernel void conv_transpose2d_tiled_ph(int cin_g, int Hq, int Wq, int Cout, int
                  * and where its pixels sit in xq relative to (Y, X) */
                 const int phy = PHASE_OF(TP_Y, ky), phx = PHASE_OF(TP_X, kx);
                 const int dy = (phy + ky - TP_Y) / STRIDE + TQ, dx = (phx + kx - TP_X) / STRIDE + TQ;
-                cvfloat wv = CVLOAD(ky * KW + kx, wc);
+                cvfloat wv[CVN];
+                UNROLL
+                for (int u = 0; u < CVN; u++)
+                    wv[u] = CVLOAD(ky * KW + kx, wc + w_cb[u]);
                 UNROLL
                 for (int r = 0; r < PR; r++)
                     UNROLL
-                    for (int c = 0; c < PC; c++)
-                        acc[phy * STRIDE + phx][r][c] += xc[(r + dy) * Wq + c + dx] * wv;
+                    for (int c = 0; c < PC; c++) {
+                        float xv = xc[(r + dy) * Wq + c + dx];
+                        UNROLL
+                        for (int u = 0; u < CVN; u++)
+                            acc[u][phy * STRIDE + phx][r][c] += xv * wv[u];
+                    }
             }
         }
     }
 
     int plane_o = Ho * Wo;
-    int nco = min(CV, cout_g - co0);
-    __global float *yb = y + y_off + (n * Cout + g * cout_g + co0) * plane_o;
     UNROLL
-    for (int ph = 0; ph < STRIDE * STRIDE; ph++)
+    for (int u = 0; u < CVN; u++) {
+        int co0 = (cb0 + u) * CV;
+        int nco = min(CV, cout_g - co0);
+        if (nco <= 0)
+            break;
+        __global float *yb = y + y_off + (n * Cout + g * cout_g + co0) * plane_o;
         UNROLL
-        for (int r = 0; r < PR; r++)
+        for (int ph = 0; ph < STRIDE * STRIDE; ph++)
             UNROLL
-            for (int c = 0; c < PC; c++)
-                store_channels(yb, plane_o, ph / STRIDE + (Y0 + r) * STRIDE, ph % STRIDE + (X0 + c) * STRIDE, Ho, Wo,
-                               acc[ph][r][c], nco);
+            for (int r = 0; r < PR; r++)
+                UNROLL
+                for (int c = 0; c < PC; c++)
+                    store_channels(yb, plane_o, ph / STRIDE + (Y0 + r) * STRIDE, ph % STRIDE + (X0 + c) * STRIDE, Ho,
+                                   Wo, acc[u][ph][r][c], nco);
+    }
 }

@@ -398,15 +398,19 @@ sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, cons
 }
 
 /* Tiles of the transposed convolution. At stride 2 on CPUs the all-phases
- * kernel with 3 x 2 positions (24 vectors of 16 channels; 1.13x over 2 x 2
- * at 256 channels of 33 x 33, bench_ops' convT(dx) row); else one phase
- * per work-item, as the forward's tiles for short rows on that phase's
- * output grid. */
+ * kernel: with more than one 16-channel panel, 1 x 3 positions times 2
+ * panels (24 vectors; each broadcast pixel feeds two FMAs, 1.1-1.17x over
+ * 3 x 2 positions of one panel at 256 channels of 8x8 and 16x16, batch 8),
+ * else 3 x 2 positions (1.13x over 2 x 2); otherwise one phase per
+ * work-item, as the forward's tiles for short rows on that phase's output
+ * grid. */
 static tiles transpose_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
-    int cols = ceil_div(s->Wo, s->stride);
-    tiles t = {1, s->Cout / s->groups <= 4 ? 4 : 16, cols >= 8 ? 2 : 4, cols >= 8 ? 8 : 4, 16, 1};
-    if (s->stride == 2 && s->Cout / s->groups > 4)
+    int cols = ceil_div(s->Wo, s->stride), cout_g = s->Cout / s->groups;
+    tiles t = {1, cout_g <= 4 ? 4 : 16, cols >= 8 ? 2 : 4, cols >= 8 ? 8 : 4, 16, 1};
+    if (s->stride == 2 && cout_g > 16)
+        t = (tiles){3, 16, 1, 3, 16, 2};
+    else if (s->stride == 2 && cout_g > 4)
         t = (tiles){3, 16, 3, 2, 16, 1};
     if (!big_tiles(ctx))
         t = (tiles){1, 4, 2, 4, 64, 1};
@@ -441,8 +445,9 @@ static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg
     const sg2_kernel_entry *k = NULL;
     if (all_phases) {
         char opts[192];
-        snprintf(opts, sizeof opts, "-DKH=%d -DKW=%d -DSTRIDE=%d -DCV=%d -DPR=%d -DPC=%d -DTP_Y=%d -DTP_X=%d -DTQ=%d",
-                 s->kh, s->kw, S, t.vw, t.nv, t.tco, py, px, q);
+        snprintf(opts, sizeof opts,
+                 "-DKH=%d -DKW=%d -DSTRIDE=%d -DCV=%d -DPR=%d -DPC=%d -DTP_Y=%d -DTP_X=%d -DTQ=%d -DCVN=%d", s->kh,
+                 s->kw, S, t.vw, t.nv, t.tco, py, px, q, t.cvn);
         k = sg2_kernel(ctx, "conv_tiled.cl", "conv_transpose2d_tiled_ph", opts);
     } else {
         k = tiled_kernel(ctx, "conv_transpose2d_tiled_cv", s, &t, 0);
@@ -464,7 +469,8 @@ static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg
         sg2_args_mem(&a, y->buf->mem);
         sg2_args_int(&a, (int)y->offset);
         size_t local[3] = {lws_for(k, t.lws), 1, 1};
-        size_t global[3] = {(size_t)v[14], (size_t)n_cb, (size_t)(outer ? s->N : 1) * (size_t)s->groups};
+        int n_cbw = all_phases ? ceil_div(n_cb, t.cvn) : n_cb; /* work-items along the channel panels */
+        size_t global[3] = {(size_t)v[14], (size_t)n_cbw, (size_t)(outer ? s->N : 1) * (size_t)s->groups};
         sg2_launch(ctx->rt, &a, 3, global, local, &ctx->err);
     }
     sg2_scope_end(ctx, mark, NULL, 0);

@@ -51,6 +51,9 @@ static const conv_cfg configs[] = {
     {"4x4, 20 -> 36", 3, 20, 4, 4, 36, 3, 3, 1, 1, 1, 1, 0, 0, VAR},
     {"wide 16 -> 19, 17x23", 2, 16, 17, 23, 19, 3, 3, 1, 1, 1, 1, 0, 0, 0},
     {"wide s2 groups 4, 32 -> 20", 2, 32, 15, 12, 20, 3, 3, 2, 1, 1, 4, 1, 0, 0},
+    /* the all-phases transpose at 34 channels a group: two 16-channel
+     * panels per work-item, the second block's last panel past the end */
+    {"s2 p0 groups 2, 12 -> 68, 5x6", 2, 12, 5, 6, 68, 3, 3, 2, 0, 0, 2, 1, 0, VAR},
     /* the channel-vector weight gradient splits the images once a
      * channel block's dy per image passes 128 KiB: 28x28 at 48 channels */
     {"28x28 5 -> 33 (image splits)", 3, 5, 28, 28, 33, 3, 3, 1, 1, 1, 1, 0, 0, VAR},
@@ -247,6 +250,8 @@ START_TEST(test_conv_kernel_variants)
         {"SG2_CONV_WGRAD_TILES", "1,16,2,1,8"}, /* blocks of 32 channels and a tail launch of 16 (33 -> 48:
                                                    32 + 16), with image splits on 28x28 */
         {"SG2_CONV_TRANSPOSE_TILES", "1,8,3,2,2"},
+        {"SG2_CONV_TRANSPOSE_TILES", "3,16,3,2,16,1"}, /* all phases, 3x2 positions of one panel */
+        {"SG2_CONV_TRANSPOSE_TILES", "3,4,1,3,8,3"},   /* all phases, 3 panels of 4, partial last block */
         {"SG2_CONV_ORDER", "images"}, /* images outermost in the launch, as for big batches */
         {"SG2_WINOGRAD", "1"}, /* F(4x4, 3x3) for every 3x3 stride-1 conv, however small */
     };
