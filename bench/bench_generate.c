@@ -12,7 +12,7 @@
  * --cmax and --map replace every chosen preset's channel_max (512) and
  * mapping depth (the Speed issue's 32^2 setting is --cmax 256 --map 2).
  * --modconv picks the modulated convolution timed: auto (what the generate
- * command runs: fused for one image, non-fused for more; default), fused
+ * command runs: non-fused 3x3 layers, fused ToRGB; default), fused
  * (per-sample weights, grouped conv: the reference's inference path) or
  * nonfused (scale, shared-weight conv, scale: its training path).
  * --batches defaults to 1,8 (1,2 at 1024^2, whose activations at batch 8

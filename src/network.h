@@ -89,9 +89,11 @@ sg2_tensor *sg2_mapping_forward(sg2_ctx *ctx, sg2_generator *g, sg2_tensor *z, s
 /* How the synthesis layers run the modulated convolution: per-sample
  * weights and a grouped conv (the reference's inference path), or styles,
  * shared-weight conv, demodulation (its training path); the same function.
- * AUTO takes whichever measured faster on a batch of that size: fused for
- * one image, non-fused for more (bench_generate on PoCL, 32^2 batch 8:
- * 1.08-1.18x; 64^2: 1.02x; one image: fused as fast or faster). */
+ * AUTO takes the one measured faster: non-fused for the 3x3 layers at any
+ * batch (its packed weights and Winograd filters are kept for a frozen
+ * generator, where the fused path writes per-sample weights every call;
+ * bench_generate on PoCL, one image: 2.0x at 32^2, 1.8x at 64^2, 1.3x at
+ * 256^2, 1.1x at 1024^2; batch 8 at 32^2: 1.08-1.18x), fused for ToRGB. */
 enum { SG2_MODCONV_NONFUSED = 0, SG2_MODCONV_FUSED = 1, SG2_MODCONV_AUTO = -1 };
 
 typedef struct sg2_synthesis_args {

@@ -69,14 +69,14 @@ static sg2_tensor *w_at(sg2_ctx *ctx, sg2_tensor *ws, int i)
     return w ? sg2_reshape(ctx, w, 2, (const int64_t[]){ws->shape[0], ws->shape[2]}) : NULL;
 }
 
-/* The modulated convolution's path for a batch like x (see SG2_MODCONV_AUTO);
- * ToRGB's weights are so few (3 output channels) that AUTO fuses them for
- * any batch: the per-sample weights cost nothing, and the shared-weight path
- * would spend a pass over x on applying the styles. */
-static int fused_for(const sg2_synthesis_args *a, const sg2_tensor *x, int torgb)
+/* The modulated convolution's path (see SG2_MODCONV_AUTO). ToRGB's weights
+ * are so few (3 output channels) that AUTO fuses them: the per-sample
+ * weights cost nothing, and the shared-weight path would spend a pass over
+ * x on applying the styles. */
+static int fused_for(const sg2_synthesis_args *a, int torgb)
 {
     if (a->fused_modconv == SG2_MODCONV_AUTO)
-        return x->shape[0] == 1 || torgb;
+        return torgb;
     return a->fused_modconv != SG2_MODCONV_NONFUSED;
 }
 
@@ -98,7 +98,7 @@ static sg2_tensor *layer_forward(sg2_ctx *ctx, sg2_generator *g, const char *pre
         noise = sg2_mul(ctx, sg2_rand_normal(ctx, 4, (const int64_t[]){x->shape[0], 1, res, res}), strength);
     else if (a->noise_mode == SG2_NOISE_CONST)
         noise = sg2_mul(ctx, sg2_param_at(ctx, ps, prefix, "noise_const"), strength);
-    sg2_modconv_args m = {.up = up, .padding = 1, .demodulate = 1, .fused = fused_for(a, x, 0), .memo = g->frozen};
+    sg2_modconv_args m = {.up = up, .padding = 1, .demodulate = 1, .fused = fused_for(a, 0), .memo = g->frozen};
     sg2_bias_act_params p = sg2_bias_act_defaults(SG2_ACT_LRELU);
     p.gain *= gain;
     p.clamp = g->cfg.conv_clamp >= 0 ? g->cfg.conv_clamp * gain : -1.0f;
@@ -115,7 +115,7 @@ static sg2_tensor *torgb_forward(sg2_ctx *ctx, sg2_generator *g, const char *pre
         return NULL;
     sg2_tensor *styles = sg2_scale(ctx, sg2_fc_forward(ctx, ps, name, w, SG2_ACT_LINEAR, 1.0f),
                                    1.0f / sqrtf((float)x->shape[1]));
-    sg2_modconv_args m = {.up = 1, .padding = 0, .demodulate = 0, .fused = fused_for(a, x, 1), .memo = g->frozen};
+    sg2_modconv_args m = {.up = 1, .padding = 0, .demodulate = 0, .fused = fused_for(a, 1), .memo = g->frozen};
     sg2_bias_act_params p = sg2_bias_act_defaults(SG2_ACT_LINEAR);
     p.clamp = g->cfg.conv_clamp;
     return sg2_modconv_layer(ctx, x, sg2_param_at(ctx, ps, prefix, "weight"), styles, NULL,

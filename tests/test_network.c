@@ -158,7 +158,7 @@ static void run_case(const char *name)
            "D(img), Winograd");
     unsetenv("SG2_WINOGRAD");
     sg2_generator_thaw(&vc.g);
-    /* AUTO on one image (the fused path): the batch's first image. */
+    /* AUTO on one image (non-fused 3x3 layers, fused ToRGB): the batch's first image. */
     expect_first_image(ctx, &vc, ws, SG2_MODCONV_AUTO, "synthesis (auto, one image)");
     expect(ctx, &vc, sg2_discriminator_forward(ctx, &vc.d, vec_tensor(ctx, &vc, "reals"), c), "logits_reals", "D(reals)");
     sg2_scope_end(ctx, mark, NULL, 0);
