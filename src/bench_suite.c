@@ -263,6 +263,8 @@ static json_t *workload_json(const sg2_bench_result *r, const sg2_bench_peak *pe
     json_object_set_new(o, "gflops_median", jnum(gfs_med));
     json_object_set_new(o, "gflops_best", jnum(gfs_best));
     json_object_set_new(o, "percent_of_peak", jnum(peak->fma_gflops > 0 ? 100 * gfs_med / peak->fma_gflops : NAN));
+    json_object_set_new(o, "percent_of_peak_best",
+                        jnum(peak->fma_gflops > 0 ? 100 * gfs_best / peak->fma_gflops : NAN));
     double gbs = r->ran && r->gbyte > 0 ? r->gbyte / r->median_s : NAN;
     json_object_set_new(o, "gbyte", r->gbyte > 0 ? jnum(r->gbyte) : json_null());
     json_object_set_new(o, "gbs_median", jnum(gbs));

@@ -28,7 +28,7 @@ for k in schema schema_version program time_utc budget_s device name vendor type
     first_use_budget_s \
     cache_file kernels_built file kernel options workloads kind shape status error validation result \
     method rel_err tolerance repeats warmup_ms min_ms median_ms max_ms device_ms_per_run gflop \
-    gflops_median gflops_best percent_of_peak gbyte gbs_median percent_of_bandwidth peak_device_bytes kernels \
+    gflops_median gflops_best percent_of_peak percent_of_peak_best gbyte gbs_median percent_of_bandwidth peak_device_bytes kernels \
     calls_per_run ms_per_run percent; do
     grep -q "\"$k\": " "$json" || fail "report lacks \"$k\""
 done
