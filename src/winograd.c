@@ -36,14 +36,20 @@ static int geometry_fits(const sg2_conv_shape *s)
     return s->kh == 3 && s->kw == 3 && s->stride == 1 && s->groups == 1 && s->Ho >= 1 && s->Wo >= 1;
 }
 
-/* Tiles (GEMM rows) at least 32 and channels at least 128: measured
- * with bench_ops (the wino- rows), 8x8 at batch 8 (32 tiles) still ran
- * 1.1-1.5x faster than the tiled kernels, 64 channels at 64x64 no faster. A
- * GPU keeps the direct kernels until a GEMM written for it backs this path. */
+/* Tiles (GEMM rows) at least 32 with 128 channels or more, at least 64
+ * with 64 or more. Measured on PoCL, one process per path, against the
+ * tiled kernels: 256 channels of 8x8 at batch 8 (32 tiles) 1.1-1.5x faster
+ * (bench_ops, the wino- rows); 64 channels: forward 1.25-1.6x at 64 and
+ * 128 tiles, 2.4x at 1024 (64x64, batch 4), 1.15x slower at 32; the weight
+ * gradient even at 128 tiles, 1.35x at 2048. 32 channels: forward 1.1-1.4x
+ * from 256 tiles, but the weight gradient 1.2-1.5x slower, so they stay
+ * direct. A GPU keeps the direct kernels until a GEMM written for it backs
+ * this path. */
 static int pays(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
     long tiles = (long)s->N * ceil_div(s->Ho, 4) * ceil_div(s->Wo, 4);
-    return (ctx->rt->dev.type & CL_DEVICE_TYPE_CPU) && tiles >= 32 && s->Cin >= 128 && s->Cout >= 128;
+    int channels = s->Cin < s->Cout ? s->Cin : s->Cout;
+    return (ctx->rt->dev.type & CL_DEVICE_TYPE_CPU) && channels >= 64 && tiles >= (channels >= 128 ? 32 : 64);
 }
 
 int sg2_winograd_chosen(sg2_ctx *ctx, const sg2_conv_shape *s)
