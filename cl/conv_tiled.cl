@@ -742,14 +742,20 @@ __kernel void conv_transpose2d_tiled_ph(int cin_g, int Hq, int Wq, int Cout, int
                 for (int u = 0; u < CVN; u++)
                     wv[u] = CVLOAD(ky * KW + kx, wc + w_cb[u]);
                 UNROLL
-                for (int r = 0; r < PR; r++)
+                for (int r = 0; r < PR; r++) {
+                    /* a row pointer, so each pixel's offset c + dx is a
+                     * constant displacement: indexed as one int sum, LLVM
+                     * kept every pixel's index in a register of its own
+                     * and spilled them */
+                    __global const float *xr = xc + (r + dy) * Wq;
                     UNROLL
                     for (int c = 0; c < PC; c++) {
-                        float xv = xc[(r + dy) * Wq + c + dx];
+                        float xv = xr[c + dx];
                         UNROLL
                         for (int u = 0; u < CVN; u++)
                             acc[u][phy * STRIDE + phx][r][c] += xv * wv[u];
                     }
+                }
             }
         }
     }
