@@ -44,7 +44,7 @@
 #define PC 4       /* output columns per work-item (conv2d_tiled_cv) */
 #endif
 #ifndef CVN
-#define CVN 1      /* channel vectors per work-item (conv2d_tiled_cv) */
+#define CVN 1      /* channel vectors per work-item (conv2d_tiled_cv, conv_transpose2d_tiled_ph) */
 #endif
 #ifndef WG_TCO
 #define WG_TCO 2   /* output channels per work-item (conv2d_wgrad_tiled) */
@@ -132,6 +132,16 @@ static void store_channels(__global float *yb, int plane_o, int oy, int ox, int 
     CVSTORE(v, 0, t);
     for (int l = 0; l < nco; l++)
         yb[l * plane_o + oy * Wo + ox] = t[l];
+}
+
+/* w_cb[u] = where panel cb0 + u of group g starts in the packed weights
+ * (n_cb panels of cin_g * TAPS * CV floats a group). Panels past the last
+ * repeat it: their sums are never stored. */
+static void panel_offsets(int g, int n_cb, int cb0, int cin_g, int w_cb[CVN])
+{
+    UNROLL
+    for (int u = 0; u < CVN; u++)
+        w_cb[u] = (g * n_cb + min(cb0 + u, n_cb - 1)) * cin_g * TAPS * CV;
 }
 
 /* EPI 1: conv2d_tiled_cv applies a synthesis layer's epilogue as it stores
@@ -536,11 +546,8 @@ __kernel void conv2d_tiled_cv(int cin_g, int Hp, int Wp, int Cout, int cout_g, i
     int plane = Hp * Wp;
 
     __global const float *xb = xp + xp_off + b * cin_g * plane + oy0 * STRIDE * Wp + ox0 * STRIDE;
-    /* panels past the last repeat it; never stored */
-    int panel = cin_g * TAPS * CV, w_cb[CVN];
-    UNROLL
-    for (int u = 0; u < CVN; u++)
-        w_cb[u] = (g * n_cb + min(cb0 + u, n_cb - 1)) * panel;
+    int w_cb[CVN];
+    panel_offsets(g, n_cb, cb0, cin_g, w_cb);
 
     cvfloat acc[CVN][PR][PC];
     UNROLL
@@ -678,10 +685,12 @@ __kernel void conv_transpose2d_tiled_cv(int cin_g, int Hq, int Wq, int Q, int P_
  * STRIDE^2 outputs (phy + Y*STRIDE, phx + X*STRIDE) of each position. Each
  * tap (ky, kx) serves exactly one phase, fixed at compile time like the
  * tap's offset into xq, so the tap loops unroll to straight FMAs: per input
- * channel KH*KW weight vectors times PR*PC pixels, reading one small window
- * of xq. TP_Y, TP_X: the conv padding P = k - 1 - pad of conv_transpose2d
- * as a conv2d; TQ: xq's zero rows and columns on top and left (see above).
- * Range: see item_place, n_tiles = n_yt * n_xt blocks per image. */
+ * channel CVN * KH*KW weight vectors (CVN panels of CV output channels)
+ * times PR*PC pixels, reading one small window of xq. TP_Y, TP_X: the conv
+ * padding P = k - 1 - pad of conv_transpose2d as a conv2d; TQ: xq's zero
+ * rows and columns on top and left (see above). Range: see item_place,
+ * n_tiles = n_yt * n_xt blocks per image, and n_cb / CVN along dimension
+ * 1. */
 #ifndef TP_Y
 #define TP_Y 1
 #endif
@@ -709,11 +718,8 @@ __kernel void conv_transpose2d_tiled_ph(int cin_g, int Hq, int Wq, int Cout, int
     int plane = Hq * Wq;
 
     __global const float *xb = xq + xq_off + b * cin_g * plane + Y0 * Wq + X0;
-    /* panels past the last repeat it; never stored */
-    int panel = cin_g * TAPS * CV, w_cb[CVN];
-    UNROLL
-    for (int u = 0; u < CVN; u++)
-        w_cb[u] = (g * n_cb + min(cb0 + u, n_cb - 1)) * panel;
+    int w_cb[CVN];
+    panel_offsets(g, n_cb, cb0, cin_g, w_cb);
 
     cvfloat acc[CVN][STRIDE * STRIDE][PR][PC];
     UNROLL

@@ -1,5 +1,6 @@
 /* End-to-end workloads of the benchmark suite: the generator's forward pass
- * (mapping + synthesis, fused modulated conv, constant noise, psi 1,
+ * (mapping + synthesis, the modulated conv as generate runs it: non-fused
+ * 3x3 layers, fused ToRGB; constant noise, psi 1,
  * freshly initialised weights) at the reference's presets.
  *
  * There is no reference output at these sizes (the network test vectors are

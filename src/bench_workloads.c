@@ -47,7 +47,7 @@ static double *ref_out(long n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(d
  * OP_MODCONV fused (per-sample weights, grouped conv: the reference's
  * inference), OP_MODCONV_SHARED not (the input scaled by the styles, one
  * conv with the shared weights, the output by the demodulation: what
- * `generate` runs for a batch, and training).
+ * `generate` runs at any batch, and training).
  * d = {op, N, C, R}: x[N,C,R,R], w[C,C,3,3], styles[N,C], and the
  * resampling filter f[4,4] the layer takes (unused at up = 1). */
 static void modconv_shapes(const int *d, int n, int64_t s[MAX_IN][4])

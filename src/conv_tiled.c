@@ -23,7 +23,7 @@ typedef struct tiles {
     int nv;  /* vectors per work-item along a row (conv2d_tiled), or pixel rows (cv) */
     int tco; /* output channels per work-item, or pixel columns (cv) */
     int lws; /* work-items per work-group along dim 0 */
-    int cvn; /* conv2d_tiled_cv: channel vectors per work-item */
+    int cvn; /* conv2d_tiled_cv and conv_transpose2d_tiled_ph: channel vectors per work-item */
 } tiles;
 
 int sg2_conv_tiled_enabled(sg2_ctx *ctx)
@@ -39,11 +39,12 @@ int sg2_conv_tiled_enabled(sg2_ctx *ctx)
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
-/* $SG2_CONV_FWD_TILES = "cv,vw,nv,tco,lws", $SG2_CONV_TRANSPOSE_TILES =
- * "1,cv,pr,pc,lws" (stride > 1) and $SG2_CONV_WGRAD_TILES = "0,vw,1,tco,lws" (row
- * vectors) or "1,cv,nv,tci,lws" (nv vectors of cv output channels, tci input channels)
- * replace the built-in choice (tuning by hand or by script; see struct
- * tiles for the fields). */
+/* $SG2_CONV_FWD_TILES = "cv,vw,nv,tco,lws[,cvn]", $SG2_CONV_TRANSPOSE_TILES =
+ * "1,cv,pr,pc,lws" (stride > 1, one phase per work-item) or "3,cv,pr,pc,lws[,cvn]"
+ * (all phases, cvn channel panels per work-item) and $SG2_CONV_WGRAD_TILES =
+ * "0,vw,1,tco,lws" (row vectors) or "1,cv,nv,tci,lws" (nv vectors of cv output
+ * channels, tci input channels) replace the built-in choice (tuning by hand or by
+ * script; see struct tiles for the fields). */
 static void tiles_from_env(const char *var, tiles *t)
 {
     const char *v = getenv(var);
@@ -59,7 +60,8 @@ static void tiles_from_env(const char *var, tiles *t)
  * transpose or conv2d_wgrad_cv, 2 = conv2d_tiled or conv2d_wgrad_tiled, 3 =
  * the all-phases transpose), vw, nv, tco, and in front of them, when more
  * than 1, cvn. 116208 = 16-channel vectors times 2 rows of 8 pixels; 2116204
- * = 2 such vectors times 2 x 4 pixels; 216204 = 16-pixel row vectors, 2 per
+ * = 2 such vectors times 2 x 4 pixels; 2316103 = all phases of 1 x 3
+ * positions times 2 such vectors; 216204 = 16-pixel row vectors, 2 per
  * row, times 4 channels. A cache entry thus
  * names its tiles itself, whatever the candidate tables below become; 0
  * keeps the heuristic's. */
@@ -398,17 +400,18 @@ sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, cons
 }
 
 /* Tiles of the transposed convolution. At stride 2 on CPUs the all-phases
- * kernel: with more than one 16-channel panel, 1 x 3 positions times 2
- * panels (24 vectors; each broadcast pixel feeds two FMAs, 1.1-1.17x over
- * 3 x 2 positions of one panel at 256 channels of 8x8 and 16x16, batch 8),
- * else 3 x 2 positions (1.13x over 2 x 2); otherwise one phase per
- * work-item, as the forward's tiles for short rows on that phase's output
- * grid. */
+ * kernel: with 32 channels or more a group, 1 x 3 positions times 2
+ * 16-channel panels (24 vectors; each broadcast pixel feeds two FMAs:
+ * 1.1-1.17x over 3 x 2 positions of one panel at 256 channels of 8x8 and
+ * 16x16, batch 8, before 7c96d9b's row pointers; 12 % less time in the
+ * kernel over a training run after), else 3 x 2 positions (1.13x over 2 x
+ * 2); otherwise one phase per work-item, as the forward's tiles for short
+ * rows on that phase's output grid. */
 static tiles transpose_tiles(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
     int cols = ceil_div(s->Wo, s->stride), cout_g = s->Cout / s->groups;
     tiles t = {1, cout_g <= 4 ? 4 : 16, cols >= 8 ? 2 : 4, cols >= 8 ? 8 : 4, 16, 1};
-    if (s->stride == 2 && cout_g > 16)
+    if (s->stride == 2 && cout_g >= 32)
         t = (tiles){3, 16, 1, 3, 16, 2};
     else if (s->stride == 2 && cout_g > 4)
         t = (tiles){3, 16, 3, 2, 16, 1};

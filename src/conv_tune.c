@@ -123,8 +123,9 @@ static sg2_tensor *conv2d_wgrad_run(sg2_ctx *ctx, const int *d, sg2_tensor *cons
     return sg2_conv2d_wgrad(ctx, in[0], in[1], &p, d[5], d[5]);
 }
 
-/* The convolutions of the 32x32 preset at batch 4 and 32 (G: 512 channels,
- * fused modulation = one group per image; ToRGB 1x1 to 3 channels; D: 3x3,
+/* The convolutions of the 32x32 preset at batch 4 and 32 (G: 512 channels
+ * as one group per image, the fused modulation's form, whose shape class,
+ * N * groups images of a group's channels, is the non-fused layer's too; ToRGB 1x1 to 3 channels; D: 3x3,
  * the stride-2 3x3 after the FIR's 2 pixels of padding, 1x1 skips), the
  * 64- and 128-channel layers of larger discriminators, and the 256x256
  * generator at batch 4 (256, 128 and 64 channels at 64, 128 and 256). */
@@ -137,7 +138,8 @@ static const int conv2d_presets[][SG2_TUNE_DIMS] = {
     {1, 256, 12, 256, 256, 1, 1, 4},
 };
 
-/* G's stride-2 upsampling convolutions (fused modulation, no padding). */
+/* G's stride-2 upsampling convolutions (as one group per image, no padding;
+ * the class is the non-fused layer's too, see above). */
 static const int conv_transpose2d_presets[][SG2_TUNE_DIMS] = {
     {1, 2048, 2048, 4, 4, 3, 2, 4},      {1, 2048, 2048, 16, 16, 3, 2, 4},  {1, 16384, 16384, 4, 4, 3, 2, 32},
     {1, 16384, 16384, 16, 16, 3, 2, 32}, {1, 2048, 1024, 32, 32, 3, 2, 4},  {1, 1024, 512, 64, 64, 3, 2, 4},

@@ -92,8 +92,9 @@ sg2_tensor *sg2_mapping_forward(sg2_ctx *ctx, sg2_generator *g, sg2_tensor *z, s
  * AUTO takes the one measured faster: non-fused for the 3x3 layers at any
  * batch (its packed weights and Winograd filters are kept for a frozen
  * generator, where the fused path writes per-sample weights every call;
- * bench_generate on PoCL, one image: 2.0x at 32^2, 1.8x at 64^2, 1.3x at
- * 256^2, 1.1x at 1024^2; batch 8 at 32^2: 1.08-1.18x), fused for ToRGB. */
+ * bench_generate on PoCL, one image: 1.9-2.0x at 32^2, 1.3-1.8x at 64^2,
+ * 1.2-1.3x at 256^2, 1.06-1.12x at 1024^2; batch 8 at 32^2: 1.08-1.18x),
+ * fused for ToRGB. */
 enum { SG2_MODCONV_NONFUSED = 0, SG2_MODCONV_FUSED = 1, SG2_MODCONV_AUTO = -1 };
 
 typedef struct sg2_synthesis_args {

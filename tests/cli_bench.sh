@@ -28,7 +28,8 @@ for k in schema schema_version program time_utc budget_s device name vendor type
     first_use_budget_s \
     cache_file kernels_built file kernel options workloads kind shape status error validation result \
     method rel_err tolerance repeats warmup_ms min_ms median_ms max_ms device_ms_per_run gflop \
-    gflops_median gflops_best percent_of_peak percent_of_peak_best gbyte gbs_median percent_of_bandwidth peak_device_bytes kernels \
+    gflops_median gflops_best percent_of_peak percent_of_peak_best gbyte gbs_median percent_of_bandwidth \
+    peak_device_bytes kernels \
     calls_per_run ms_per_run percent; do
     grep -q "\"$k\": " "$json" || fail "report lacks \"$k\""
 done
@@ -41,6 +42,14 @@ done
 [ "$(grep -c '"status": "ok"' "$json")" -eq 2 ] || fail "not both workloads ran: $(grep '"error"' "$json")"
 grep -q '"median_ms": [0-9]' "$json" || fail "no median time"
 grep -q '"fp32_fma_gflops": [0-9]' "$json" || fail "no peak measured"
+# The best run is at least as fast as the median one, workload by workload.
+med=$(grep -o '"percent_of_peak": [0-9.e+-]*' "$json" | awk '{printf "%s ", $2}')
+best=$(grep -o '"percent_of_peak_best": [0-9.e+-]*' "$json" | awk '{printf "%s ", $2}')
+[ "$(echo "$med" | wc -w)" -eq 2 ] && [ "$(echo "$best" | wc -w)" -eq 2 ] ||
+    fail "not two numeric percents of peak: $med / $best"
+echo "$med $best" | awk '{ if ($3 < $1 || $4 < $2) exit 1 }' ||
+    fail "percent of peak from the best run below the median's: $med / $best"
+grep -q "% best" "$tmp/out" || fail "table lacks the % best column"
 grep -q '"name": "bias_act' "$json" || fail "no per-kernel profile time for bias_act"
 # Bad input: one line naming the culprit, exit 2.
 "$bin" bench --workloads nosuch >"$tmp/out" 2>"$tmp/err"

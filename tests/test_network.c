@@ -117,7 +117,7 @@ static void run_case(const char *name)
     expect(ctx, &vc, ws, "ws", "mapping");
     sg2_mapping_args mt = {.truncation_psi = 0.7f, .truncation_cutoff = 3};
     expect(ctx, &vc, sg2_mapping_forward(ctx, &vc.g, z, c, &mt), "ws_trunc", "truncation");
-    /* Both modulated-conv paths, and the one AUTO picks for this batch. */
+    /* Both modulated-conv paths, and AUTO (non-fused 3x3 layers, fused ToRGB). */
     static const int paths[3] = {SG2_MODCONV_NONFUSED, SG2_MODCONV_FUSED, SG2_MODCONV_AUTO};
     static const char *const path_names[3] = {"synthesis (non-fused, const noise)", "synthesis (fused, const noise)",
                                               "synthesis (auto, const noise)"};
