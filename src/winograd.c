@@ -36,20 +36,32 @@ static int geometry_fits(const sg2_conv_shape *s)
     return s->kh == 3 && s->kw == 3 && s->stride == 1 && s->groups == 1 && s->Ho >= 1 && s->Wo >= 1;
 }
 
-/* Tiles (GEMM rows) at least 32 with 128 channels or more, at least 64
- * with 64 or more. Measured on PoCL, one process per path, against the
- * tiled kernels: 256 channels of 8x8 at batch 8 (32 tiles) 1.1-1.5x faster
- * (bench_ops, the wino- rows); 64 channels: forward 1.25-1.6x at 64 and
- * 128 tiles, 2.4x at 1024 (64x64, batch 4), 1.15x slower at 32; the weight
- * gradient even at 128 tiles, 1.35x at 2048. 32 channels: forward 1.1-1.4x
- * from 256 tiles, but the weight gradient 1.2-1.5x slower, so they stay
- * direct. A GPU keeps the direct kernels until a GEMM written for it backs
- * this path. */
+/* Below 128 channels the transforms, passes over memory, weigh against
+ * a GEMM with a short K: measured with 64 channels, forward, against the
+ * tiled kernels, 2.4x faster at 1024 tiles (an operand, 36 x tiles x
+ * channels floats, of 9 MiB), 1.25x at 4096 (36 MiB), even at 16384 (144
+ * MiB; 256 channels there: 2.1x). The 1024x1024 generator at batch 4, with
+ * such a 604 MiB operand at 512x512, took 8.3-12.4 s for 4 images against
+ * 5.3-5.4 without (and 7.8-9.2 GB against 5.2). */
+#define WINO_NARROW_MAX_OPERAND (64.0 * 1048576)
+
+/* Tiles (GEMM rows) at least 32 with 128 channels or more; with 64 or
+ * more, at least 64 tiles and the operand within WINO_NARROW_MAX_OPERAND.
+ * Measured on PoCL, one process per path, against the tiled kernels: 256
+ * channels of 8x8 at batch 8 (32 tiles) 1.1-1.5x faster (bench_ops, the
+ * wino- rows); 64 channels: forward 1.25-1.6x at 64 and 128 tiles, 1.15x
+ * slower at 32; the weight gradient even at 128 tiles, 1.35x at 2048. 32
+ * channels: forward 1.1-1.4x from 256 tiles, but the weight gradient
+ * 1.2-1.5x slower, so they stay direct. A GPU keeps the direct kernels
+ * until a GEMM written for it backs this path. */
 static int pays(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
     long tiles = (long)s->N * ceil_div(s->Ho, 4) * ceil_div(s->Wo, 4);
-    int channels = s->Cin < s->Cout ? s->Cin : s->Cout;
-    return (ctx->rt->dev.type & CL_DEVICE_TYPE_CPU) && channels >= 64 && tiles >= (channels >= 128 ? 32 : 64);
+    int channels = s->Cin < s->Cout ? s->Cin : s->Cout, widest = s->Cin > s->Cout ? s->Cin : s->Cout;
+    double operand = (double)ALPHA2 * tiles * widest * sizeof(float); /* V or M */
+    if (!(ctx->rt->dev.type & CL_DEVICE_TYPE_CPU) || channels < 64)
+        return 0;
+    return channels >= 128 ? tiles >= 32 : tiles >= 64 && operand <= WINO_NARROW_MAX_OPERAND;
 }
 
 int sg2_winograd_chosen(sg2_ctx *ctx, const sg2_conv_shape *s)
