@@ -51,14 +51,28 @@ static int bucket(int n, int lo, int hi)
  * then up to 64, 256 (128 and 256), more. */
 static int chan_bucket(int c) { return c <= 4 ? 4 : c <= 16 ? 16 : c <= 64 ? 64 : c <= 256 ? 256 : 512; }
 
-/* "k3s1-c512x512-r32-b4": kernel, stride, channels per group in and out,
- * output width (4 .. 256) and images times groups (4, 16, 64): what the
- * heuristic's choice turns on, coarse enough that the StyleGAN2 presets
- * make about a dozen classes per family. */
+/* The work of a call, n_img * cin_g * cout_g * k^2 * wo^2, in steps of 4x:
+ * the buckets above alone let one class span 200x in work (17 to 64
+ * channels, 33 to 64 columns, 1 to 4 images), and the first instance of a
+ * class decides its tiles for all: a 64-channel 64x64 conv at batch 4 ran
+ * 0.87x its default tiles on a choice made for a far smaller one. */
+static int work_bucket(int n_img, int cin_g, int cout_g, int wo, int k)
+{
+    double w = (double)n_img * cin_g * cout_g * k * k * wo * wo;
+    int b = 0;
+    for (; w >= 4.0; w /= 4.0)
+        b++;
+    return b;
+}
+
+/* "k3s1-c512x512-r32-b4-w17": kernel, stride, channels per group in and
+ * out, output width (4 .. 256), images times groups (4, 16, 64) and work:
+ * what the heuristic's choice turns on, coarse enough that the StyleGAN2
+ * presets make a few dozen classes per family. */
 static void conv_class_of(int n_img, int cin_g, int cout_g, int wo, int k, int stride, char *out, size_t cap)
 {
-    snprintf(out, cap, "k%ds%d-c%dx%d-r%d-b%d", k, stride, chan_bucket(cin_g), chan_bucket(cout_g),
-             bucket(wo, 4, 256), n_img <= 4 ? 4 : n_img <= 16 ? 16 : 64);
+    snprintf(out, cap, "k%ds%d-c%dx%d-r%d-b%d-w%d", k, stride, chan_bucket(cin_g), chan_bucket(cout_g),
+             bucket(wo, 4, 256), n_img <= 4 ? 4 : n_img <= 16 ? 16 : 64, work_bucket(n_img, cin_g, cout_g, wo, k));
 }
 
 static void conv2d_class(const int *d, char *out, size_t cap)
