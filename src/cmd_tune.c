@@ -31,7 +31,7 @@ static void print_row(const sg2_tune_result *r)
     const char *slash = strchr(r->key, '/'), *at = strrchr(r->key, '@');
     snprintf(family, sizeof family, "%.*s", slash ? (int)(slash - r->key) : (int)strlen(r->key), r->key);
     snprintf(cls, sizeof cls, "%.*s", slash && at > slash ? (int)(at - slash - 1) : 0, slash ? slash + 1 : "");
-    printf("%-14s %-24s %11.1f %11.1f %7.2fx  %3d/%-3d  %s\n", family, cls, r->default_us,
+    printf("%-16s %-26s %11.1f %11.1f %7.2fx  %3d/%-3d  %s\n", family, cls, r->default_us,
            r->tuned_us, r->tuned_us > 0 ? r->default_us / r->tuned_us : 1.0, r->tried, r->rejected + r->failed,
            r->options[0] ? r->options : "(defaults)");
     fflush(stdout);
@@ -40,7 +40,7 @@ static void print_row(const sg2_tune_result *r)
 /* Tune one family at its presets; shapes of the same class are tuned once. */
 static int tune_family(sg2_runtime *rt, const sg2_tune_family *f, double budget)
 {
-    char done[16][SG2_TUNE_KEY_LEN];
+    char done[64][SG2_TUNE_KEY_LEN];
     int n_done = 0, failures = 0;
     for (int i = 0; i < f->n_presets; i++) {
         char key[SG2_TUNE_KEY_LEN];
@@ -50,7 +50,7 @@ static int tune_family(sg2_runtime *rt, const sg2_tune_family *f, double budget)
             seen |= strcmp(done[j], key) == 0;
         if (seen)
             continue;
-        if (n_done < 16)
+        if (n_done < (int)(sizeof done / sizeof done[0]))
             snprintf(done[n_done++], sizeof done[0], "%s", key);
         sg2_tune_result r;
         sg2_error err = {0};
@@ -101,7 +101,7 @@ int sg2_cmd_tune(int argc, char **argv)
     sg2_tuner_cache_path(&rt.dev, path, sizeof path);
     printf("device: %s (%s, driver %s)\nbudget: %.1f s per shape class\n\n", rt.dev.name, rt.dev.platform_name,
            rt.dev.driver_version, budget);
-    printf("%-14s %-24s %11s %11s %8s  %-7s  %s\n", "kernel", "shape class", "default us", "tuned us", "speed-up",
+    printf("%-16s %-26s %11s %11s %8s  %-7s  %s\n", "kernel", "shape class", "default us", "tuned us", "speed-up",
            "tried/rej", "chosen defines");
     int failures = 0;
     for (int i = 0; sg2_tune_families[i]; i++)

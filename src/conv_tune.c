@@ -65,10 +65,11 @@ static int work_bucket(int n_img, int cin_g, int cout_g, int wo, int k)
     return b;
 }
 
-/* "k3s1-c512x512-r32-b4-w17": kernel, stride, channels per group in and
- * out, output width (4 .. 256), images times groups (4, 16, 64) and work:
- * what the heuristic's choice turns on, coarse enough that the StyleGAN2
- * presets make a few dozen classes per family. */
+/* "k3s1-c512x512-r32-b4-w16": kernel, stride, channels per group in and
+ * out, output width (4 .. 256), images times groups (4, 16, 64) and work
+ * (for the transpose, at the up-sampled width: 4x its multiply-adds, alike
+ * across the family): what the heuristic's choice turns on; the presets
+ * below make about one class each. */
 static void conv_class_of(int n_img, int cin_g, int cout_g, int wo, int k, int stride, char *out, size_t cap)
 {
     snprintf(out, cap, "k%ds%d-c%dx%d-r%d-b%d-w%d", k, stride, chan_bucket(cin_g), chan_bucket(cout_g),

@@ -39,10 +39,11 @@ static int geometry_fits(const sg2_conv_shape *s)
 /* Below 128 channels the transforms, passes over memory, weigh against
  * a GEMM with a short K: measured with 64 channels, forward, against the
  * tiled kernels, 2.4x faster at 1024 tiles (an operand, 36 x tiles x
- * channels floats, of 9 MiB), 1.25x at 4096 (36 MiB), even at 16384 (144
- * MiB; 256 channels there: 2.1x). The 1024x1024 generator at batch 4, with
- * such a 604 MiB operand at 512x512, took 8.3-12.4 s for 4 images against
- * 5.3-5.4 without (and 7.8-9.2 GB against 5.2). */
+ * channels floats, the wider of in and out, of 9 MiB), 1.25x at 4096 (36
+ * MiB), even at 16384 (144 MiB); 256 channels at 4096 tiles, also 144 MiB,
+ * ran 2.1x. The 1024x1024 generator at batch 4, with such a 576 MiB
+ * operand at 512x512, took 8.3-12.4 s for 4 images against 5.3-5.4
+ * without (and 7.8-9.2 GB against 5.2). */
 #define WINO_NARROW_MAX_OPERAND (64.0 * 1048576)
 
 /* Tiles (GEMM rows) at least 32 with 128 channels or more; with 64 or
@@ -58,8 +59,9 @@ static int pays(sg2_ctx *ctx, const sg2_conv_shape *s)
 {
     long tiles = (long)s->N * ceil_div(s->Ho, 4) * ceil_div(s->Wo, 4);
     int channels = s->Cin < s->Cout ? s->Cin : s->Cout, widest = s->Cin > s->Cout ? s->Cin : s->Cout;
-    double operand = (double)ALPHA2 * tiles * widest * sizeof(float); /* V or M */
-    if (!(ctx->rt->dev.type & CL_DEVICE_TYPE_CPU) || channels < 64)
+    /* V, M or the weight gradient's transformed dy; int indexes */
+    double operand = (double)ALPHA2 * tiles * widest * sizeof(float);
+    if (!(ctx->rt->dev.type & CL_DEVICE_TYPE_CPU) || channels < 64 || operand / sizeof(float) >= INT_MAX)
         return 0;
     return channels >= 128 ? tiles >= 32 : tiles >= 64 && operand <= WINO_NARROW_MAX_OPERAND;
 }
