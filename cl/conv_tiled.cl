@@ -144,6 +144,18 @@ static void panel_offsets(int g, int n_cb, int cb0, int cin_g, int w_cb[CVN])
         w_cb[u] = (g * n_cb + min(cb0 + u, n_cb - 1)) * cin_g * TAPS * CV;
 }
 
+/* The output side of panel cb of image n, group g: returns how many of its
+ * CV channels are real (0 or less past the last panel, which is then never
+ * stored) and, when some are, sets *yb to its first channel's plane in y. */
+static int panel_out(__global float *y, int y_off, int n, int Cout, int g, int cout_g, int cb, int plane_o,
+                     __global float **yb)
+{
+    int co0 = cb * CV, nco = min(CV, cout_g - co0);
+    if (nco > 0)
+        *yb = y + y_off + (n * Cout + g * cout_g + co0) * plane_o;
+    return nco;
+}
+
 /* EPI 1: conv2d_tiled_cv applies a synthesis layer's epilogue as it stores
  * (inference; bias_act_epilogue in cl/bias_act.cl is the same maths as a
  * pass of its own): output channel c of sample b (= n * groups + g, the
@@ -587,12 +599,12 @@ __kernel void conv2d_tiled_cv(int cin_g, int Hp, int Wp, int Cout, int cout_g, i
     int plane_o = Ho * Wo;
     UNROLL
     for (int u = 0; u < CVN; u++) {
-        int co0 = (cb0 + u) * CV;
-        int nco = min(CV, cout_g - co0);
+        __global float *yb;
+        int nco = panel_out(y, y_off, n, Cout, g, cout_g, cb0 + u, plane_o, &yb);
         if (nco <= 0)
             break;
-        __global float *yb = y + y_off + (n * Cout + g * cout_g + co0) * plane_o;
 #if EPI
+        int co0 = (cb0 + u) * CV;
         cvfloat scale = channel_vector(has_scale, epi_scale + epi_scale_off + b * cout_g + co0, nco, 1.0f);
         cvfloat bias = channel_vector(has_bias, epi_bias + epi_bias_off + co0, nco, 0.0f);
         __global const float *noise = epi_noise + epi_noise_off + b * noise_stride;
@@ -769,11 +781,10 @@ __kernel void conv_transpose2d_tiled_ph(int cin_g, int Hq, int Wq, int Cout, int
     int plane_o = Ho * Wo;
     UNROLL
     for (int u = 0; u < CVN; u++) {
-        int co0 = (cb0 + u) * CV;
-        int nco = min(CV, cout_g - co0);
+        __global float *yb;
+        int nco = panel_out(y, y_off, n, Cout, g, cout_g, cb0 + u, plane_o, &yb);
         if (nco <= 0)
             break;
-        __global float *yb = y + y_off + (n * Cout + g * cout_g + co0) * plane_o;
         UNROLL
         for (int ph = 0; ph < STRIDE * STRIDE; ph++)
             UNROLL

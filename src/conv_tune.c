@@ -140,8 +140,9 @@ static sg2_tensor *conv2d_wgrad_run(sg2_ctx *ctx, const int *d, sg2_tensor *cons
 
 /* The convolutions of the 32x32 preset at batch 4 and 32 (G: 512 channels
  * as one group per image, the fused modulation's form, whose shape class,
- * N * groups images of a group's channels, is the non-fused layer's too; ToRGB 1x1 to 3 channels; D: 3x3,
- * the stride-2 3x3 after the FIR's 2 pixels of padding, 1x1 skips), the
+ * N * groups images of a group's channels, is the non-fused layer's too;
+ * ToRGB 1x1 to 3 channels; D: 3x3, the stride-2 3x3 after the FIR's 2
+ * pixels of padding, 1x1 skips), the
  * 64- and 128-channel layers of larger discriminators, and the 256x256
  * generator at batch 4 (256, 128 and 64 channels at 64, 128 and 256). */
 static const int conv2d_presets[][SG2_TUNE_DIMS] = {
