@@ -98,6 +98,7 @@ static void profile_restart(sg2_profile *p)
 {
     sg2_profile_collect(p);
     p->n_rows = 0;
+    p->n_ops = 0;
 }
 
 static int by_time_desc(const void *a, const void *b)
@@ -121,6 +122,27 @@ static void take_kernel_times(sg2_profile *p, int repeats, sg2_bench_result *res
         qsort(res->kernels, (size_t)res->n_kernels, sizeof *res->kernels, by_time_desc);
 }
 
+static int op_by_time_desc(const void *a, const void *b)
+{
+    double x = ((const sg2_bench_op_time *)a)->ms_per_run, y = ((const sg2_bench_op_time *)b)->ms_per_run;
+    return (x < y) - (x > y);
+}
+
+static void take_op_times(sg2_profile *p, int repeats, sg2_bench_result *res)
+{
+    sg2_profile_collect(p);
+    res->ops = p->n_ops ? calloc((size_t)p->n_ops, sizeof *res->ops) : NULL;
+    for (int i = 0; res->ops && i < p->n_ops; i++) {
+        sg2_bench_op_time *o = &res->ops[res->n_ops++];
+        snprintf(o->name, sizeof o->name, "%s", p->ops[i].name);
+        o->calls_per_run = p->ops[i].calls / repeats;
+        o->gflop_per_run = p->ops[i].flop * 1e-9 / repeats;
+        o->ms_per_run = p->ops[i].total_ns * 1e-6 / repeats;
+    }
+    if (res->ops)
+        qsort(res->ops, (size_t)res->n_ops, sizeof *res->ops, op_by_time_desc);
+}
+
 /* Warm-up, then runs until the budget is spent; fills the times. */
 static sg2_status time_runs(sg2_ctx *ctx, const sg2_bench_workload *w, void *state, double budget_s,
                             sg2_bench_result *res)
@@ -142,6 +164,7 @@ static sg2_status time_runs(sg2_ctx *ctx, const sg2_bench_workload *w, void *sta
         res->median_s = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
         res->max_s = t[n - 1];
         take_kernel_times(&ctx->rt->profile, n, res);
+        take_op_times(&ctx->rt->profile, n, res);
     }
     free(t);
     return st;
@@ -186,6 +209,9 @@ void sg2_bench_result_free(sg2_bench_result *res)
     free(res->kernels);
     res->kernels = NULL;
     res->n_kernels = 0;
+    free(res->ops);
+    res->ops = NULL;
+    res->n_ops = 0;
 }
 
 /* ---- JSON ---- */
@@ -242,6 +268,21 @@ static json_t *kernel_times_json(const sg2_bench_result *r)
     return a;
 }
 
+static json_t *op_times_json(const sg2_bench_result *r, const sg2_bench_peak *peak)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < r->n_ops; i++) {
+        const sg2_bench_op_time *o = &r->ops[i];
+        double gfs = o->ms_per_run > 0 ? o->gflop_per_run / (1e-3 * o->ms_per_run) : NAN;
+        json_array_append_new(a, json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "name", o->name, "calls_per_run",
+                                           (json_int_t)o->calls_per_run, "gflop_per_run", jnum(o->gflop_per_run),
+                                           "ms_per_run", jnum(o->ms_per_run), "gflops", jnum(gfs),
+                                           "percent_of_peak",
+                                           jnum(peak->fma_gflops > 0 ? 100 * gfs / peak->fma_gflops : NAN)));
+    }
+    return a;
+}
+
 static json_t *workload_json(const sg2_bench_result *r, const sg2_bench_peak *peak)
 {
     const sg2_bench_check *c = &r->check;
@@ -271,6 +312,7 @@ static json_t *workload_json(const sg2_bench_result *r, const sg2_bench_peak *pe
     json_object_set_new(o, "percent_of_bandwidth", jnum(peak->triad_gbs > 0 ? 100 * gbs / peak->triad_gbs : NAN));
     json_object_set_new(o, "peak_device_bytes", json_integer((json_int_t)r->peak_bytes));
     json_object_set_new(o, "kernels", kernel_times_json(r));
+    json_object_set_new(o, "op_classes", op_times_json(r, peak));
     return o;
 }
 

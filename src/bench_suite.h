@@ -79,6 +79,15 @@ typedef struct sg2_bench_kernel_time {
     double ms_per_run;  /* device time (profiling events) per run */
 } sg2_bench_kernel_time;
 
+/* An op class of the profile (sg2_profile_op: the convolutions by kind,
+ * kernel and stride) within one run of a workload. */
+typedef struct sg2_bench_op_time {
+    char name[48];
+    long calls_per_run;
+    double gflop_per_run; /* as a direct computation would count them */
+    double ms_per_run;    /* device time of the kernels its calls launched */
+} sg2_bench_op_time;
+
 typedef struct sg2_bench_result {
     const sg2_bench_workload *w;
     sg2_bench_check check;
@@ -92,6 +101,8 @@ typedef struct sg2_bench_result {
     size_t peak_bytes;  /* device pool high-water mark over setup and runs */
     sg2_bench_kernel_time *kernels; /* by time, descending */
     int n_kernels;
+    sg2_bench_op_time *ops;         /* by time, descending */
+    int n_ops;
 } sg2_bench_result;
 
 /* Validate, warm up once, then time runs until budget_s is spent (at least

@@ -91,6 +91,46 @@ static void print_row(const sg2_bench_result *r, const sg2_bench_peak *peak)
     fflush(stdout);
 }
 
+static void print_op_class(const char *workload, const char *name, long calls, double gflop, double ms,
+                           const sg2_bench_peak *peak)
+{
+    double gfs = ms > 0 ? gflop / (1e-3 * ms) : 0.0;
+    char pct[16] = "      -";
+    if (peak->fma_gflops > 0)
+        snprintf(pct, sizeof pct, "%7.1f", 100 * gfs / peak->fma_gflops);
+    printf("%-26s %-24s %6ld %9.3f %10.3f %9.2f %s\n", workload, name, calls, gflop, ms, gfs, pct);
+}
+
+/* The convolutions inside the end-to-end workloads by op class (kind,
+ * kernel, stride): their FLOPs as direct convolutions over the device time
+ * of every kernel their calls launched, per run; then all 3x3 classes
+ * together. */
+static void print_op_classes(const sg2_bench_result *res, int n, const sg2_bench_peak *peak)
+{
+    int header = 0;
+    for (int i = 0; i < n; i++) {
+        const sg2_bench_result *r = &res[i];
+        if (!r->ran || r->w->kind != SG2_BENCH_E2E || r->n_ops == 0)
+            continue;
+        if (!header++)
+            printf("\n%-26s %-24s %6s %9s %10s %9s %7s\n", "workload", "conv class", "calls", "GFLOP", "device ms",
+                   "GFLOP/s", "% peak");
+        long calls = 0;
+        double gflop = 0, ms = 0;
+        for (int j = 0; j < r->n_ops; j++) {
+            const sg2_bench_op_time *o = &r->ops[j];
+            print_op_class(r->w->name, o->name, o->calls_per_run, o->gflop_per_run, o->ms_per_run, peak);
+            if (strstr(o->name, " 3x3 ")) {
+                calls += o->calls_per_run;
+                gflop += o->gflop_per_run;
+                ms += o->ms_per_run;
+            }
+        }
+        if (calls)
+            print_op_class(r->w->name, "all 3x3", calls, gflop, ms, peak);
+    }
+}
+
 /* Validate and time every selected workload; returns how many failed. */
 static int run_all(sg2_runtime *rt, const bench_args *a, const sg2_bench_peak *peak, sg2_bench_result *res, int *n)
 {
@@ -135,6 +175,8 @@ int sg2_cmd_bench(int argc, char **argv)
            "GFLOP/s", "% peak", "% best", "GB/s", "% bw", "runs", "peak MiB", "rel. err");
     sg2_bench_result *res = calloc((size_t)sg2_bench_count(), sizeof *res);
     int n = 0, failed = res ? run_all(&rt, &a, &peak, res, &n) : 1;
+    if (res)
+        print_op_classes(res, n, &peak);
     rc = failed ? 1 : 0;
     if (res && a.json) {
         if (sg2_bench_write_json(a.json, &rt, &peak, a.budget, res, n, &err)) {

@@ -39,6 +39,24 @@ int sg2_conv_tiled_enabled(sg2_ctx *ctx)
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
+int sg2_conv_profile_begin(sg2_ctx *ctx, sg2_conv_op kind, const sg2_conv_shape *s)
+{
+    sg2_profile *p = &ctx->rt->profile;
+    if (!p->enabled)
+        return 0;
+    static const char *const kinds[] = {"conv", "conv_transpose", "conv_wgrad"};
+    char name[48];
+    snprintf(name, sizeof name, "%s %dx%d s%d", kinds[kind], s->kh, s->kw, s->stride);
+    /* a transposed conv's taps meet each input pixel, the others' each output pixel */
+    double pixels = kind == SG2_CONV_OP_TRANSPOSE ? (double)s->H * s->W : (double)s->Ho * s->Wo;
+    double in_ch = kind == SG2_CONV_OP_TRANSPOSE ? s->Cout : s->Cin;
+    double out_ch = kind == SG2_CONV_OP_TRANSPOSE ? s->Cin : s->Cout;
+    double flop = 2.0 * s->N * out_ch * (in_ch / s->groups) * s->kh * s->kw * pixels;
+    return sg2_profile_op_begin(p, name, flop);
+}
+
+void sg2_conv_profile_end(sg2_ctx *ctx, int opened) { sg2_profile_op_end(&ctx->rt->profile, opened); }
+
 /* $SG2_CONV_FWD_TILES = "cv,vw,nv,tco,lws[,cvn]", $SG2_CONV_TRANSPOSE_TILES =
  * "1,cv,pr,pc,lws" (stride > 1, one phase per work-item) or "3,cv,pr,pc,lws[,cvn]"
  * (all phases, cvn channel panels per work-item) and $SG2_CONV_WGRAD_TILES =
@@ -376,10 +394,14 @@ static sg2_status fwd_with(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, cons
 sg2_status sg2_conv_tiled_fwd(sg2_ctx *ctx, const sg2_conv_shape *s, int flip, const sg2_tensor *x,
                               const sg2_tensor *w, sg2_tensor *y)
 {
+    int op = sg2_conv_profile_begin(ctx, SG2_CONV_OP_FWD, s);
     int wino = sg2_winograd_chosen(ctx, s);
-    if (wino)
-        return wino < 0 ? ctx->err.status : sg2_winograd_fwd(ctx, s, flip, x, w, y);
-    return fwd_with(ctx, s, flip, x, w, NULL, NULL, NULL, y);
+    if (wino > 0)
+        sg2_winograd_fwd(ctx, s, flip, x, w, y);
+    else if (wino == 0)
+        fwd_with(ctx, s, flip, x, w, NULL, NULL, NULL, y);
+    sg2_conv_profile_end(ctx, op);
+    return ctx->err.status;
 }
 
 int sg2_conv_tiled_fwd_lanes(sg2_ctx *ctx, const sg2_conv_shape *s)
@@ -396,7 +418,10 @@ sg2_status sg2_conv_tiled_fwd_packed(sg2_ctx *ctx, const sg2_conv_shape *s, cons
                                      const sg2_tensor *in_scale, const sg2_tensor *wt, const sg2_epilogue_ops *ops,
                                      sg2_tensor *y)
 {
-    return fwd_with(ctx, s, 0, x, NULL, wt, in_scale, ops, y);
+    int op = sg2_conv_profile_begin(ctx, SG2_CONV_OP_FWD, s);
+    fwd_with(ctx, s, 0, x, NULL, wt, in_scale, ops, y);
+    sg2_conv_profile_end(ctx, op);
+    return ctx->err.status;
 }
 
 /* Tiles of the transposed convolution. At stride 2 on CPUs the all-phases
@@ -483,13 +508,19 @@ static sg2_status transpose_with(sg2_ctx *ctx, const sg2_conv_shape *s, const sg
 sg2_status sg2_conv_tiled_transpose(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x, const sg2_tensor *w,
                                     sg2_tensor *y)
 {
-    return transpose_with(ctx, s, x, w, NULL, NULL, y);
+    int op = sg2_conv_profile_begin(ctx, SG2_CONV_OP_TRANSPOSE, s);
+    transpose_with(ctx, s, x, w, NULL, NULL, y);
+    sg2_conv_profile_end(ctx, op);
+    return ctx->err.status;
 }
 
 sg2_status sg2_conv_tiled_transpose_packed(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *x,
                                            const sg2_tensor *in_scale, const sg2_tensor *wt, sg2_tensor *y)
 {
-    return transpose_with(ctx, s, x, NULL, wt, in_scale, y);
+    int op = sg2_conv_profile_begin(ctx, SG2_CONV_OP_TRANSPOSE, s);
+    transpose_with(ctx, s, x, NULL, wt, in_scale, y);
+    sg2_conv_profile_end(ctx, op);
+    return ctx->err.status;
 }
 
 static sg2_status launch_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, const sg2_tensor *dyp,
@@ -666,15 +697,19 @@ static void wgrad_rows(sg2_ctx *ctx, const sg2_conv_shape *s, const tiles *t, co
 sg2_status sg2_conv_tiled_wgrad(sg2_ctx *ctx, const sg2_conv_shape *s, const sg2_tensor *dy, const sg2_tensor *x,
                                 sg2_tensor *dw)
 {
+    int op = sg2_conv_profile_begin(ctx, SG2_CONV_OP_WGRAD, s);
     int wino = sg2_winograd_chosen(ctx, s);
-    if (wino)
-        return wino < 0 ? ctx->err.status : sg2_winograd_wgrad(ctx, s, dy, x, dw);
-    tiles t = wgrad_tiles(ctx, s);
-    size_t mark = sg2_scope_begin(ctx);
-    if (t.cv)
-        wgrad_cv(ctx, s, &t, dy, x, dw);
-    else
-        wgrad_rows(ctx, s, &t, dy, x, dw);
-    sg2_scope_end(ctx, mark, NULL, 0);
+    if (wino > 0) {
+        sg2_winograd_wgrad(ctx, s, dy, x, dw);
+    } else if (wino == 0) {
+        tiles t = wgrad_tiles(ctx, s);
+        size_t mark = sg2_scope_begin(ctx);
+        if (t.cv)
+            wgrad_cv(ctx, s, &t, dy, x, dw);
+        else
+            wgrad_rows(ctx, s, &t, dy, x, dw);
+        sg2_scope_end(ctx, mark, NULL, 0);
+    }
+    sg2_conv_profile_end(ctx, op);
     return ctx->err.status;
 }

@@ -12,6 +12,18 @@ typedef struct sg2_conv_shape {
     int stride, pad_y, pad_x, groups;
 } sg2_conv_shape;
 
+/* A convolution call as an op class of the profile ($SG2_PROFILE=1):
+ * "conv 3x3 s1", "conv_transpose 3x3 s2", "conv_wgrad 3x3 s1", ... of s's
+ * kernel and stride, with the FLOPs of the direct convolution (2 per
+ * multiply-add of weight and input, whatever algorithm runs it), so its
+ * GFLOP/s compare across algorithms. The class's time is that of every
+ * kernel the call launches: padding, weight packing, transforms and the
+ * products. Returns what sg2_conv_profile_end takes (see
+ * sg2_profile_op_begin: a call inside another is the outer one's). */
+typedef enum { SG2_CONV_OP_FWD, SG2_CONV_OP_TRANSPOSE, SG2_CONV_OP_WGRAD } sg2_conv_op;
+int sg2_conv_profile_begin(sg2_ctx *ctx, sg2_conv_op kind, const sg2_conv_shape *s);
+void sg2_conv_profile_end(sg2_ctx *ctx, int opened);
+
 /* 1 when the tiled kernels are enabled ($SG2_CONV unset or "tiled"), 0 for
  * "direct", -1 (error recorded) for anything else. Read per call so a
  * benchmark can switch within one process. */

@@ -289,12 +289,14 @@ sg2_status sg2_winograd_fwd_filtered(sg2_ctx *ctx, const sg2_conv_shape *s, cons
                  (long long)u->numel, (long long)ALPHA2 * d.b_sb);
         return ctx->err.status;
     }
+    int op = sg2_conv_profile_begin(ctx, SG2_CONV_OP_FWD, s); /* when modconv calls it directly */
     size_t mark = sg2_scope_begin(ctx);
     sg2_tensor *ap = input_transform(ctx, s, &d, x, in_scale);
     sg2_tensor *m = ap ? positions(ctx, d.c_sb) : NULL;
     if (m && !run_products(ctx, &d, ap, u, m))
         output_transform(ctx, s, &d, m, y);
     sg2_scope_end(ctx, mark, NULL, 0);
+    sg2_conv_profile_end(ctx, op);
     return ctx->err.status;
 }
 

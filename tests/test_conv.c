@@ -574,6 +574,94 @@ START_TEST(test_conv_bad_input)
 }
 END_TEST
 
+/* ---- the profile's op classes (sg2_conv_profile_begin) ---- */
+
+static double rows_ns(const sg2_profile *p)
+{
+    double t = 0;
+    for (int i = 0; i < p->n_rows; i++)
+        t += p->rows[i].total_ns;
+    return t;
+}
+
+static double ops_ns(const sg2_profile *p)
+{
+    double t = 0;
+    for (int i = 0; i < p->n_ops; i++)
+        t += p->ops[i].total_ns;
+    return t;
+}
+
+static void check_class(const sg2_profile *p, const char *name, long calls, double flop)
+{
+    for (int i = 0; i < p->n_ops; i++)
+        if (strcmp(p->ops[i].name, name) == 0) {
+            ck_assert_msg(p->ops[i].calls == calls, "%s: %ld calls, %ld expected", name, p->ops[i].calls, calls);
+            ck_assert_msg(p->ops[i].flop == flop, "%s: %.0f FLOP, %.0f expected", name, p->ops[i].flop, flop);
+            ck_assert_msg(p->ops[i].total_ns > 0, "%s: no device time", name);
+            return;
+        }
+    ck_abort_msg("the profile has no op class \"%s\"", name);
+}
+
+static sg2_tensor *filled(sg2_ctx *ctx, int64_t a, int64_t b, int64_t c, int64_t d, uint64_t seed)
+{
+    long n = (long)(a * b * c * d);
+    double *v = malloc(sizeof(double) * (size_t)n);
+    sg2_test_uniform(v, n, -1, 1, seed);
+    sg2_tensor *t = sg2_test_tensor(ctx, 4, (const int64_t[]){a, b, c, d}, v);
+    free(v);
+    return t;
+}
+
+/* With $SG2_PROFILE=1 each conv call counts once in its class (kind,
+ * kernel, stride) with the FLOPs of the direct convolution: also a
+ * Winograd one, whose filtered product opens a class of its own when
+ * called alone. Every kernel a conv launches counts towards its class, and
+ * a kernel outside any conv towards none. */
+START_TEST(test_conv_profile_classes)
+{
+    setenv("SG2_PROFILE", "1", 1);
+    setenv("SG2_WINOGRAD", "1", 1); /* the stride-1 conv and its weight gradient as Winograd */
+    sg2_error err = {0};
+    sg2_runtime rt;
+    ck_assert_msg(!sg2_runtime_init(&rt, NULL, &err), "%s", err.msg);
+    unsetenv("SG2_PROFILE");
+    sg2_ctx c;
+    sg2_ctx_init(&c, &rt);
+    c.grad_enabled = 0;
+    sg2_profile *p = &rt.profile;
+    sg2_tensor *x = filled(&c, 2, 5, 7, 9, 1), *w = filled(&c, 6, 5, 3, 3, 2);
+    sg2_tensor *xt = filled(&c, 2, 6, 4, 5, 3), *wt = filled(&c, 6, 5, 3, 3, 4);
+    sg2_profile_collect(p);
+    double rows0 = rows_ns(p);
+    ck_assert(p->n_ops == 0);
+
+    sg2_conv_params same = {1, 1, 1, 1}, up = {2, 0, 0, 1};
+    sg2_tensor *y = sg2_conv2d(&c, x, w, &same);                 /* [2, 6, 7, 9] */
+    sg2_tensor *yt = sg2_conv_transpose2d(&c, xt, wt, &up, 0, 0); /* [2, 5, 9, 11] */
+    sg2_tensor *dw = y ? sg2_conv2d_wgrad(&c, y, x, &same, 3, 3) : NULL;
+    ck_assert_msg(y && yt && dw && !sg2_runtime_finish(&rt, &c.err), "%s", c.err.msg);
+    sg2_profile_collect(p);
+    check_class(p, "conv 3x3 s1", 1, 2.0 * 2 * 6 * 5 * 9 * 7 * 9);
+    check_class(p, "conv_transpose 3x3 s2", 1, 2.0 * 2 * 6 * 5 * 9 * 4 * 5); /* taps per input pixel */
+    check_class(p, "conv_wgrad 3x3 s1", 1, 2.0 * 2 * 6 * 5 * 9 * 7 * 9);
+    ck_assert_msg(p->n_ops == 3, "%d op classes, 3 expected", p->n_ops);
+    ck_assert_msg(rows_ns(p) - rows0 == ops_ns(p), "kernels %.0f ns, their classes %.0f ns", rows_ns(p) - rows0,
+                  ops_ns(p));
+
+    double ops1 = ops_ns(p), rows1 = rows_ns(p);
+    ck_assert_msg(sg2_add(&c, y, y) && !sg2_runtime_finish(&rt, &c.err), "%s", c.err.msg);
+    sg2_profile_collect(p);
+    ck_assert_msg(rows_ns(p) > rows1 && ops_ns(p) == ops1, "an add counted towards a conv class");
+
+    unsetenv("SG2_WINOGRAD");
+    sg2_ctx_free(&c);
+    sg2_profile_free(p); /* without the runtime's dump at exit */
+    sg2_runtime_free(&rt);
+}
+END_TEST
+
 static Suite *conv_suite(void)
 {
     Suite *s = suite_create("conv");
@@ -593,6 +681,7 @@ static Suite *conv_suite(void)
     tcase_add_test(tc, test_conv2d_wgrad_second_order);
     tcase_add_test(tc, test_conv_winograd_grads);
     tcase_add_test(tc, test_conv_bad_input);
+    tcase_add_test(tc, test_conv_profile_classes);
     suite_add_tcase(s, tc);
     return s;
 }
